@@ -1,0 +1,78 @@
+//! Command-line interface of `art-host`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Shown under `--help`: the embedded dataset's licence requires attribution.
+const AFTER_HELP: &str = "The built-in `digits` dataset is the UCI Optical Recognition of Handwritten Digits \
+test set by E. Alpaydin and C. Kaynak (1998), licensed CC BY 4.0 (https://archive.ics.uci.edu/dataset/80).";
+
+/// art: Actually Robust Training. Runs Karpathy's recipe for training neural networks as a
+/// chain of gated steps, with step packs loaded at run time.
+#[derive(Debug, Parser)]
+#[command(name = "art-host", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the project in DIR (default: the current folder).
+    Run {
+        /// Project folder (holds art.toml).
+        dir: Option<PathBuf>,
+        /// Write the default digits project to ./art-demo (or DIR) if absent, install the
+        /// first-party packs built beside this binary into it, and run it.
+        #[arg(long)]
+        demo: bool,
+        /// Also load packs from this folder (repeatable).
+        #[arg(long = "plugins", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Rerun steps even when a passed run with the same fingerprint is stored.
+        #[arg(long)]
+        force: bool,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every step and check: built-in and from the packs of DIR.
+    Steps {
+        /// Project folder (its plugins/ are loaded).
+        dir: Option<PathBuf>,
+        /// Also load packs from this folder (repeatable).
+        #[arg(long = "plugins", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect installed step packs.
+    Plugins {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: PluginsAction,
+    },
+}
+
+/// `art-host plugins ...`
+#[derive(Debug, Subcommand)]
+pub enum PluginsAction {
+    /// List the packs in DIR/plugins (and --plugins folders), loaded and refused.
+    List {
+        /// Project folder.
+        dir: Option<PathBuf>,
+        /// Also look in this folder (repeatable).
+        #[arg(long = "plugins", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}

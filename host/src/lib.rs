@@ -1,0 +1,19 @@
+//! art: Actually Robust Training. The host library behind the `art-host` binary.
+//!
+//! A project (`art.toml`) is an ordered chain of steps from Karpathy's *Recipe for Training
+//! Neural Networks*; each step trains or inspects a model and records metrics, and checks over
+//! those metrics gate the next step. Steps come from the built-in [`recipe`] or from step packs
+//! loaded at run time through the stable ABI of `art-plugin-api` ([`packs`]).
+
+pub mod checks;
+pub mod cli;
+pub mod data;
+pub mod demo;
+pub mod fingerprint;
+pub mod models;
+pub mod packs;
+pub mod project;
+pub mod recipe;
+pub mod runner;
+pub mod store;
+pub mod train;

@@ -1,0 +1,274 @@
+//! `art-host`: thin shell over the `art_host` library.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use art_host::checks::fmt_num;
+use art_host::cli::{Cli, Command, PluginsAction};
+use art_host::runner::{self, RunError, RunOptions, RunReport};
+use art_host::{demo, recipe};
+use clap::Parser;
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dir_or_cwd(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn dispatch(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Run {
+            dir,
+            demo,
+            plugin_dirs,
+            force,
+            json,
+        } => {
+            let dir = if demo {
+                let d = dir.unwrap_or_else(|| PathBuf::from("art-demo"));
+                let packs = demo::prepare(&d)?;
+                if !json {
+                    eprintln!(
+                        "demo project in {} with {} pack(s) installed from beside art-host",
+                        d.display(),
+                        packs.len()
+                    );
+                }
+                d
+            } else {
+                dir_or_cwd(dir)
+            };
+            run(
+                &dir,
+                RunOptions {
+                    plugin_dirs,
+                    force,
+                    progress: !json,
+                },
+                json,
+            )
+        }
+        Command::Steps {
+            dir,
+            plugin_dirs,
+            json,
+        } => steps(&dir_or_cwd(dir), &plugin_dirs, json),
+        Command::Plugins {
+            action:
+                PluginsAction::List {
+                    dir,
+                    plugin_dirs,
+                    json,
+                },
+        } => plugins_list(&dir_or_cwd(dir), &plugin_dirs, json),
+    }
+}
+
+fn run(dir: &Path, opts: RunOptions, json: bool) -> Result<ExitCode> {
+    let report = match runner::run_project(dir, &opts) {
+        Ok(r) => r,
+        Err(RunError::Project(e)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("running the project in {}", dir.display()))
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_summary(&report);
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Metrics worth a column in the summary, in order of preference.
+const HEADLINE: [&str; 6] = [
+    "valid.accuracy",
+    "train.loss",
+    "init.loss",
+    "lr.suggested",
+    "data.leakage",
+    "train.accuracy",
+];
+
+fn print_summary(r: &RunReport) {
+    for p in &r.refused_packs {
+        eprintln!("refused pack {}: {}", p.path.display(), p.reason);
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    println!();
+    println!(
+        "{:<22} {:<28} {:<8} {:>7}  {:<44} checks",
+        "step", "uses", "status", "time", "metrics"
+    );
+    for s in &r.steps {
+        let metrics: Vec<String> = HEADLINE
+            .iter()
+            .filter_map(|k| s.metrics.get(*k).map(|v| format!("{k}={}", fmt_num(*v))))
+            .take(2)
+            .collect();
+        let passed = s.checks.iter().filter(|c| c.passed).count();
+        println!(
+            "{:<22} {:<28} {:<8} {:>6.1}s  {:<44} {}/{}",
+            s.step_id,
+            s.uses,
+            s.status.as_str(),
+            s.duration_s,
+            metrics.join(" "),
+            passed,
+            s.checks.len()
+        );
+        if let Some(e) = &s.error {
+            println!("    error: {e}");
+        }
+        for c in s.checks.iter().filter(|c| !c.passed) {
+            println!("    failed check `{}`: {}", c.check, c.message);
+        }
+    }
+    println!();
+    println!(
+        "run {} of {}: {} in {:.1}s",
+        r.run_id,
+        r.project,
+        if r.passed {
+            "all gates passed"
+        } else {
+            "a gate FAILED"
+        },
+        r.duration_s
+    );
+}
+
+fn steps(dir: &Path, extra: &[PathBuf], json: bool) -> Result<ExitCode> {
+    let packs = runner::load_packs(dir, extra);
+    let mut rows: Vec<(String, &str, String)> = recipe::builtins()
+        .iter()
+        .map(|b| (format!("recipe::{}", b.name), "step", b.summary.to_owned()))
+        .collect();
+    for p in &packs.loaded {
+        for s in &p.manifest.steps {
+            rows.push((
+                format!("{}::{}", p.manifest.name, s.name),
+                "step",
+                s.summary.clone(),
+            ));
+        }
+        for c in &p.manifest.checks {
+            rows.push((
+                format!("{}::{}", p.manifest.name, c.name),
+                "check",
+                c.summary.clone(),
+            ));
+        }
+    }
+    rows.push((
+        "<metric> <op> <value>".into(),
+        "check",
+        "Expression: <, <=, >, >=, ==, !=, ~= value ± tol[%]; value may be @step.metric".into(),
+    ));
+    if json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(n, k, s)| serde_json::json!({"name": n, "kind": k, "summary": s}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for (n, k, s) in &rows {
+            println!("{n:<34} {k:<6} {s}");
+        }
+    }
+    for r in &packs.refused {
+        eprintln!("refused pack {}: {}", r.path.display(), r.error);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plugins_list(dir: &Path, extra: &[PathBuf], json: bool) -> Result<ExitCode> {
+    let packs = runner::load_packs(dir, extra);
+    if json {
+        let loaded: Vec<_> = packs
+            .loaded
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.manifest.name, "version": p.manifest.version,
+                    "api_version": p.manifest.api_version, "path": p.path, "sha256": p.sha256,
+                    "steps": p.manifest.steps.iter().map(|s| &s.name).collect::<Vec<_>>(),
+                    "checks": p.manifest.checks.iter().map(|s| &s.name).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let refused: Vec<_> = packs
+            .refused
+            .iter()
+            .map(|r| serde_json::json!({"path": r.path, "reason": r.error.to_string()}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"loaded": loaded, "refused": refused})
+            )?
+        );
+    } else {
+        if packs.loaded.is_empty() && packs.refused.is_empty() {
+            println!(
+                "no packs in {}",
+                runner::plugin_dirs(dir, extra)
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        for p in &packs.loaded {
+            println!(
+                "{:<16} {:<8} api {:<7} {} step(s), {} check(s)  {}",
+                p.manifest.name,
+                p.manifest.version,
+                p.manifest.api_version,
+                p.manifest.steps.len(),
+                p.manifest.checks.len(),
+                p.path.display()
+            );
+        }
+        for r in &packs.refused {
+            println!("REFUSED {}: {}", r.path.display(), r.error);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

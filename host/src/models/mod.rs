@@ -1,0 +1,116 @@
+//! Model architectures: burn networks (`mlp`, `linear`) and the dumb baselines every real
+//! model must beat (`majority`, `prototype`).
+
+pub mod baselines;
+pub mod mlp;
+
+use serde::{Deserialize, Serialize};
+
+/// A `[models.NAME]` table of `art.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ModelSpec {
+    /// A multi-layer perceptron with ReLU and dropout between layers.
+    Mlp {
+        /// Widths of the hidden layers.
+        #[serde(default = "default_hidden")]
+        hidden: Vec<usize>,
+        /// Dropout probability after each hidden layer.
+        #[serde(default)]
+        dropout: f64,
+    },
+    /// Multinomial logistic regression (an MLP without hidden layers).
+    Linear {},
+    /// Always predicts the class priors of the training split.
+    Majority {},
+    /// Nearest class centroid.
+    Prototype {},
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![128]
+}
+
+impl ModelSpec {
+    /// The kind, as written in `art.toml`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelSpec::Mlp { .. } => "mlp",
+            ModelSpec::Linear {} => "linear",
+            ModelSpec::Majority {} => "majority",
+            ModelSpec::Prototype {} => "prototype",
+        }
+    }
+
+    /// The network shape for trainable kinds; `None` for baselines, which do not train.
+    pub fn net(&self) -> Option<mlp::NetConfig> {
+        match self {
+            ModelSpec::Mlp { hidden, dropout } => Some(mlp::NetConfig {
+                hidden: hidden.clone(),
+                dropout: *dropout,
+            }),
+            ModelSpec::Linear {} => Some(mlp::NetConfig {
+                hidden: vec![],
+                dropout: 0.0,
+            }),
+            ModelSpec::Majority {} | ModelSpec::Prototype {} => None,
+        }
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if let ModelSpec::Mlp { hidden, dropout } = self {
+            if hidden.contains(&0) {
+                return Err("hidden layer widths must be >= 1".into());
+            }
+            if !(0.0..1.0).contains(dropout) {
+                return Err(format!("dropout must be in [0, 1), got {dropout}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Mean cross-entropy and accuracy of row-major `logits` against `labels`, computed with a
+/// stable log-sum-exp. Shared by every model so that all report the same quantity.
+pub fn loss_and_accuracy(logits: &[f32], labels: &[u32], classes: usize) -> (f64, f64) {
+    if labels.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let (mut loss, mut correct) = (0.0f64, 0usize);
+    for (row, &y) in logits.chunks_exact(classes).zip(labels) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let lse = max
+            + row
+                .iter()
+                .map(|&v| (v as f64 - max).exp())
+                .sum::<f64>()
+                .ln();
+        loss += lse - row[y as usize] as f64;
+        let argmax = row
+            .iter()
+            .enumerate()
+            .fold(0, |best, (i, &v)| if v > row[best] { i } else { best });
+        correct += usize::from(argmax == y as usize);
+    }
+    let n = labels.len() as f64;
+    (loss / n, correct as f64 / n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uniform_logits_give_ln_c() {
+        let (loss, _) = loss_and_accuracy(&[0.0; 20], &[3, 7], 10);
+        assert!((loss - 10f64.ln()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn accuracy_counts_argmax() {
+        let logits = [1.0, 0.0, 0.0, 2.0, 5.0, 1.0];
+        let (_, acc) = loss_and_accuracy(&logits, &[0, 1, 1], 2);
+        assert!((acc - 2.0 / 3.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,489 @@
+//! The project file, `art.toml`: what data, which models, which steps with which checks.
+//!
+//! Parsing keeps the source text so that every later complaint (an unknown step, a bad config
+//! key, a check that does not parse) can point at a line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::checks::{CheckExpr, CheckSpec};
+use crate::models::ModelSpec;
+
+/// Name of the project file inside a project folder.
+pub const PROJECT_FILE: &str = "art.toml";
+
+/// A complaint about `art.toml`, located.
+#[derive(Debug, thiserror::Error)]
+#[error("{}:{line}:{column}: {message}", path.display())]
+pub struct ProjectError {
+    /// The project file.
+    pub path: PathBuf,
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// `[project]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectMeta {
+    /// Shown in summaries and the store.
+    pub name: String,
+    /// The seed of every random choice (splits, initialisation, shuffling, dropout).
+    #[serde(default)]
+    pub seed: u64,
+    /// Run every step even after a failed gate.
+    #[serde(default)]
+    pub continue_on_failure: bool,
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// A dataset shipped inside art: `digits`.
+    #[serde(default)]
+    pub builtin: Option<String>,
+    /// A CSV file (optionally gzipped), relative to the project folder.
+    #[serde(default)]
+    pub csv: Option<PathBuf>,
+    /// Where the label is in each CSV row: `last` (default) or `first`.
+    #[serde(default = "default_label_column")]
+    pub label_column: String,
+    /// Multiplies every feature (e.g. `0.00392156` for 0..255 pixels).
+    #[serde(default = "one")]
+    pub scale: f32,
+    /// Fraction of each class held out for validation.
+    #[serde(default = "default_valid_ratio")]
+    pub valid_ratio: f64,
+}
+
+fn default_label_column() -> String {
+    "last".into()
+}
+fn one() -> f32 {
+    1.0
+}
+fn default_valid_ratio() -> f64 {
+    0.2
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        Self {
+            builtin: Some("digits".into()),
+            csv: None,
+            label_column: default_label_column(),
+            scale: 1.0,
+            valid_ratio: default_valid_ratio(),
+        }
+    }
+}
+
+/// One `[[steps]]` table as written.
+#[derive(Debug, Clone, Deserialize)]
+struct RawStep {
+    #[serde(rename = "use")]
+    uses: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    checks: Option<Vec<CheckSpec>>,
+    #[serde(default)]
+    continue_on_failure: bool,
+    #[serde(flatten)]
+    config: toml::Table,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProject {
+    project: ProjectMeta,
+    #[serde(default)]
+    data: DataSpec,
+    #[serde(default)]
+    models: BTreeMap<String, ModelSpec>,
+    #[serde(default)]
+    steps: Vec<RawStep>,
+}
+
+/// A step of the project, with its position in the file.
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    /// Index in `[[steps]]`.
+    pub index: usize,
+    /// Unique id: `id`, or the step name without its namespace.
+    pub id: String,
+    /// `namespace::name` as written (`recipe::` may be omitted).
+    pub uses: String,
+    /// Name of a `[models.NAME]` table.
+    pub model: Option<String>,
+    /// Checks as written; `None` means "the step's default checks".
+    pub checks: Option<Vec<CheckSpec>>,
+    /// Run later steps even if this one fails.
+    pub continue_on_failure: bool,
+    /// Every other key of the table: the step's own config.
+    pub config: toml::Table,
+    /// Line of the `use` key.
+    pub line: usize,
+}
+
+impl StepSpec {
+    /// Splits `uses` into (namespace, name); a bare name is a built-in.
+    pub fn namespace_and_name(&self) -> (&str, &str) {
+        split_use(&self.uses)
+    }
+}
+
+/// `ns::name` → (`ns`, `name`); `name` → (`recipe`, `name`).
+pub fn split_use(uses: &str) -> (&str, &str) {
+    uses.split_once("::").unwrap_or(("recipe", uses))
+}
+
+/// A parsed and structurally valid project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The project folder.
+    pub dir: PathBuf,
+    /// The project file.
+    pub path: PathBuf,
+    /// `[project]`.
+    pub meta: ProjectMeta,
+    /// `[data]`.
+    pub data: DataSpec,
+    /// `[models.*]`.
+    pub models: BTreeMap<String, ModelSpec>,
+    /// `[[steps]]`, in order.
+    pub steps: Vec<StepSpec>,
+    source: String,
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, column)
+}
+
+impl Project {
+    /// Reads `DIR/art.toml`.
+    pub fn load(dir: &Path) -> Result<Self, ProjectError> {
+        let path = dir.join(PROJECT_FILE);
+        let source = std::fs::read_to_string(&path).map_err(|e| ProjectError {
+            path: path.clone(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "cannot read the project file: {e}. Run `art-host run --demo` for an example project."
+            ),
+        })?;
+        Self::parse(dir, &path, source)
+    }
+
+    /// Parses project text; `path` is only used in messages.
+    pub fn parse(dir: &Path, path: &Path, source: String) -> Result<Self, ProjectError> {
+        let raw: RawProject = toml::from_str(&source).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |s| line_col(&source, s.start));
+            ProjectError {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        let mut project = Project {
+            dir: dir.to_owned(),
+            path: path.to_owned(),
+            meta: raw.project,
+            data: raw.data,
+            models: raw.models,
+            steps: Vec::new(),
+            source,
+        };
+        project.check_data()?;
+        for (name, spec) in &project.models {
+            spec.validate().map_err(|m| {
+                project.error_at(
+                    project.span_of(&["models", name]),
+                    format!("model `{name}`: {m}"),
+                )
+            })?;
+        }
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for (index, s) in raw.steps.into_iter().enumerate() {
+            let line = project.step_key_line(index, "use");
+            let (_, name) = split_use(&s.uses);
+            let id = s.id.clone().unwrap_or_else(|| name.to_owned());
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(project.step_error(
+                    index,
+                    Some("id"),
+                    format!("step id `{id}` may only use letters, digits, `-` and `_`"),
+                ));
+            }
+            if let Some(first) = seen.insert(id.clone(), index) {
+                return Err(project.step_error(
+                    index,
+                    Some("use"),
+                    format!(
+                        "steps {} and {} both have id `{id}`: give one of them `id = \"...\"`",
+                        first + 1,
+                        index + 1
+                    ),
+                ));
+            }
+            if let Some(m) = &s.model {
+                if !project.models.contains_key(m) {
+                    let known: Vec<&str> = project.models.keys().map(String::as_str).collect();
+                    return Err(project.step_error(
+                        index,
+                        Some("model"),
+                        format!(
+                            "unknown model `{m}`{}; define it as [models.{m}] (defined: {})",
+                            did_you_mean(m, known.iter().copied()),
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            }
+            if let Some(checks) = &s.checks {
+                for (ci, c) in checks.iter().enumerate() {
+                    if let CheckSpec::Expr(text) = c {
+                        CheckExpr::parse(text).map_err(|m| {
+                            project.error_at(
+                                project.span_of_check(index, ci),
+                                format!("step `{id}`: check `{text}`: {m}"),
+                            )
+                        })?;
+                    }
+                }
+            }
+            project.steps.push(StepSpec {
+                index,
+                id,
+                uses: s.uses,
+                model: s.model,
+                checks: s.checks,
+                continue_on_failure: s.continue_on_failure,
+                config: s.config,
+                line,
+            });
+        }
+        Ok(project)
+    }
+
+    fn check_data(&self) -> Result<(), ProjectError> {
+        let d = &self.data;
+        let msg = match (&d.builtin, &d.csv) {
+            (Some(_), Some(_)) => Some("set either `builtin` or `csv`, not both".to_owned()),
+            (None, None) => Some("set `builtin = \"digits\"` or `csv = \"file.csv\"`".to_owned()),
+            (Some(b), None) if b != "digits" => Some(format!(
+                "unknown builtin dataset `{b}`; the builtin datasets are: digits"
+            )),
+            _ => None,
+        }
+        .or_else(|| {
+            (!(0.0..1.0).contains(&d.valid_ratio))
+                .then(|| format!("valid_ratio must be in [0, 1), got {}", d.valid_ratio))
+        })
+        .or_else(|| {
+            (d.label_column != "last" && d.label_column != "first").then(|| {
+                format!(
+                    "label_column must be \"last\" or \"first\", got `{}`",
+                    d.label_column
+                )
+            })
+        });
+        match msg {
+            Some(m) => Err(self.error_at(self.span_of(&["data"]), format!("[data]: {m}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn doc(&self) -> Option<toml_edit::ImDocument<&str>> {
+        toml_edit::ImDocument::parse(self.source.as_str()).ok()
+    }
+
+    fn span_of(&self, keys: &[&str]) -> Option<usize> {
+        let doc = self.doc()?;
+        let mut item = doc.as_item();
+        let mut best = None;
+        for k in keys {
+            let table = item.as_table_like()?;
+            let (key, next) = table.get_key_value(k)?;
+            best = key.span().map(|s| s.start).or(best);
+            item = next;
+        }
+        best
+    }
+
+    fn step_table_span(&self, index: usize, key: Option<&str>) -> Option<usize> {
+        let doc = self.doc()?;
+        let steps = doc.get("steps")?;
+        if let Some(aot) = steps.as_array_of_tables() {
+            let t = aot.get(index)?;
+            if let Some((k, _)) = key.and_then(|k| t.get_key_value(k)) {
+                return k.span().map(|s| s.start);
+            }
+            return t
+                .get_key_value("use")
+                .and_then(|(k, _)| k.span())
+                .map(|s| s.start)
+                .or_else(|| t.span().map(|s| s.start));
+        }
+        let arr = steps.as_array()?;
+        let v = arr.get(index)?;
+        if let (Some(k), Some(t)) = (key, v.as_inline_table()) {
+            if let Some((k, _)) = t.get_key_value(k) {
+                return k.span().map(|s| s.start);
+            }
+        }
+        v.span().map(|s| s.start)
+    }
+
+    fn span_of_check(&self, step: usize, check: usize) -> Option<usize> {
+        let doc = self.doc()?;
+        let t = doc.get("steps")?.as_array_of_tables()?.get(step)?;
+        let arr = t.get("checks")?.as_array()?;
+        arr.get(check)?.span().map(|s| s.start)
+    }
+
+    fn step_key_line(&self, index: usize, key: &str) -> usize {
+        self.step_table_span(index, Some(key))
+            .map_or(0, |o| line_col(&self.source, o).0)
+    }
+
+    fn error_at(&self, offset: Option<usize>, message: String) -> ProjectError {
+        let (line, column) = offset.map_or((0, 0), |o| line_col(&self.source, o));
+        ProjectError {
+            path: self.path.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// An error about step `index`, pointing at `key` in its table (or its `use`).
+    pub fn step_error(&self, index: usize, key: Option<&str>, message: String) -> ProjectError {
+        self.error_at(self.step_table_span(index, key), message)
+    }
+
+    /// Finds the model of a step: the named one, or the only trainable one in the project.
+    pub fn model_for(&self, step: &StepSpec) -> Option<(&str, &ModelSpec)> {
+        if let Some(m) = &step.model {
+            return self.models.get_key_value(m).map(|(k, v)| (k.as_str(), v));
+        }
+        let mut trainable = self.models.iter().filter(|(_, m)| m.net().is_some());
+        match (trainable.next(), trainable.next()) {
+            (Some((k, v)), None) => Some((k.as_str(), v)),
+            _ => None,
+        }
+    }
+}
+
+/// ` (did you mean `x`?)` when a candidate is close to `word`, else empty.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map_or(String::new(), |(_, c)| format!(" (did you mean `{c}`?)"))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Project, ProjectError> {
+        Project::parse(Path::new("."), Path::new("art.toml"), text.to_owned())
+    }
+
+    const OK: &str = r#"
+[project]
+name = "t"
+seed = 3
+
+[models.mlp]
+kind = "mlp"
+hidden = [16]
+
+[[steps]]
+use = "recipe::overfit"
+model = "mlp"
+epochs = 2
+checks = ["valid.accuracy >= 0.5"]
+"#;
+
+    #[test]
+    fn a_good_project_parses_with_defaults() {
+        let p = parse(OK).unwrap();
+        assert_eq!(p.meta.seed, 3);
+        assert_eq!(p.data.builtin.as_deref(), Some("digits"));
+        assert_eq!(p.steps[0].id, "overfit");
+        assert_eq!(p.steps[0].line, 11);
+        assert_eq!(
+            p.steps[0].config.get("epochs").and_then(|v| v.as_integer()),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_line() {
+        let e = parse(&OK.replace("seed = 3", "seed = 3\nsede = 4")).unwrap_err();
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.message.contains("unknown field `sede`"), "{e}");
+        let e = parse(&OK.replace("seed = 3", "seed = \"three\"")).unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        let e = parse(&OK.replace("hidden = [16]", "hidden = 16")).unwrap_err();
+        assert!(e.line >= 6 && e.line <= 8, "{e}");
+    }
+
+    #[test]
+    fn unknown_model_and_bad_check_are_located() {
+        let e = parse(&OK.replace("model = \"mlp\"", "model = \"mpl\"")).unwrap_err();
+        assert_eq!(e.line, 12, "{e}");
+        assert!(e.message.contains("did you mean `mlp`"), "{e}");
+        let e = parse(&OK.replace(">= 0.5", ">= 0.5 banana")).unwrap_err();
+        assert_eq!(e.line, 14, "{e}");
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            did_you_mean("overfti", ["overfit", "tune"]),
+            " (did you mean `overfit`?)"
+        );
+        assert_eq!(did_you_mean("zzz", ["overfit"]), "");
+    }
+}

@@ -1,0 +1,689 @@
+//! Runs a project: load packs, resolve every step and check, then execute the chain with its
+//! gates, skipping steps whose passed runs are stored under the same fingerprint.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::{Instant, SystemTime};
+
+use abi_stable::std_types::RStr;
+use art_plugin_api::{context::context_ref, CheckBox, Metric, Series, StepBox, StepView};
+use serde::Serialize;
+
+use crate::checks::{CheckExpr, CheckSpec};
+use crate::data::{self, Dataset, Splits};
+use crate::fingerprint::{fingerprint, Inputs};
+use crate::packs::context::HostCtx;
+use crate::packs::{LoadedPack, PackSet};
+use crate::project::{did_you_mean, Project, ProjectError, StepSpec};
+use crate::recipe::{self, Builtin, RecipeStep, StepCx};
+use crate::store::{
+    new_run_id, rfc3339, CheckRecord, PackRecord, RunRecord, Status, StepRecord, Store, StoreError,
+    SCHEMA,
+};
+
+/// Why a run could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `art.toml` is wrong.
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    /// The dataset could not be loaded.
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    /// The store could not be written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Knobs of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Extra folders to load packs from (besides `<project>/plugins`).
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Rerun steps even when a stored run could stand in.
+    pub force: bool,
+    /// Print one line per step to stderr while running.
+    pub progress: bool,
+}
+
+/// One step's row of the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// Step id.
+    pub step_id: String,
+    /// `namespace::name`.
+    pub uses: String,
+    /// Outcome.
+    pub status: Status,
+    /// Wall time.
+    pub duration_s: f64,
+    /// Metrics.
+    pub metrics: BTreeMap<String, f64>,
+    /// Check verdicts.
+    pub checks: Vec<CheckRecord>,
+    /// Summary line.
+    pub summary: String,
+    /// Error, for `Error` status.
+    pub error: Option<String>,
+    /// The stored record.
+    pub record: Option<PathBuf>,
+}
+
+/// A pack that was not loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefusedPack {
+    /// The library.
+    pub path: PathBuf,
+    /// Why, and what to do.
+    pub reason: String,
+}
+
+/// Everything a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// This invocation's id.
+    pub run_id: String,
+    /// Project name.
+    pub project: String,
+    /// Whether every gate passed.
+    pub passed: bool,
+    /// Wall time.
+    pub duration_s: f64,
+    /// Steps in order.
+    pub steps: Vec<StepReport>,
+    /// Packs that were refused.
+    pub refused_packs: Vec<RefusedPack>,
+    /// Stored files that could not be read (kept, not deleted).
+    pub warnings: Vec<String>,
+}
+
+enum Runnable<'p> {
+    Builtin(&'static Builtin, Box<dyn RecipeStep>),
+    Pack(&'p LoadedPack, StepBox, u32),
+    Unavailable(String),
+}
+
+enum ResolvedCheck {
+    Expr(String, CheckExpr),
+    Pack(String, CheckBox),
+}
+
+struct Resolved<'p> {
+    spec: StepSpec,
+    runnable: Runnable<'p>,
+    checks: Vec<ResolvedCheck>,
+}
+
+/// Plugin folders of a project: `<project>/plugins` then the extra ones.
+pub fn plugin_dirs(project_dir: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs = vec![project_dir.join("plugins")];
+    dirs.extend(extra.iter().cloned());
+    dirs
+}
+
+fn toml_to_json(t: &toml::Table) -> serde_json::Value {
+    serde_json::to_value(t).unwrap_or(serde_json::Value::Null)
+}
+
+fn locate_config_error(project: &Project, spec: &StepSpec, message: &str) -> ProjectError {
+    let key = message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .find(|k| spec.config.contains_key(*k));
+    project.step_error(
+        spec.index,
+        key.or(Some("use")),
+        format!("step `{}` ({}): {message}", spec.id, spec.uses),
+    )
+}
+
+fn unknown_pack(
+    project: &Project,
+    spec: &StepSpec,
+    key: &str,
+    ns: &str,
+    what: &str,
+    packs: &PackSet,
+) -> ProjectError {
+    let names: Vec<&str> = packs
+        .loaded
+        .iter()
+        .map(|p| p.manifest.name.as_str())
+        .collect();
+    project.step_error(
+        spec.index,
+        Some(key),
+        format!(
+            "{what} `{ns}::…`: no pack named `{ns}` is installed{}; packs loaded: {}. Put the pack's library in {}/plugins/",
+            did_you_mean(ns, names.iter().copied().chain(["recipe"])),
+            if names.is_empty() { "none".to_owned() } else { names.join(", ") },
+            project.dir.display()
+        ),
+    )
+}
+
+fn resolve_step<'p>(
+    project: &Project,
+    spec: &StepSpec,
+    packs: &'p PackSet,
+) -> Result<Runnable<'p>, ProjectError> {
+    let (ns, name) = spec.namespace_and_name();
+    if ns == "recipe" {
+        let Some(b) = recipe::builtin(name) else {
+            let names = recipe::builtins().iter().map(|b| b.name);
+            return Err(project.step_error(
+                spec.index,
+                Some("use"),
+                format!(
+                    "unknown step `{}`{}; `art-host steps` lists every step",
+                    spec.uses,
+                    did_you_mean(name, names)
+                ),
+            ));
+        };
+        let step = (b.make)(&spec.config).map_err(|e| {
+            project.step_error(
+                spec.index,
+                e.key
+                    .as_deref()
+                    .filter(|k| spec.config.contains_key(*k))
+                    .or(Some("use")),
+                format!("step `{}` ({}): {}", spec.id, spec.uses, e.message),
+            )
+        })?;
+        if b.needs_model && project.model_for(spec).and_then(|(_, m)| m.net()).is_none() {
+            return Err(project.step_error(
+                spec.index,
+                Some(if spec.model.is_some() { "model" } else { "use" }),
+                format!(
+                    "step `{}` needs a trainable model (mlp or linear): set `model = \"NAME\"` to one of the [models.NAME] tables",
+                    spec.id
+                ),
+            ));
+        }
+        return Ok(Runnable::Builtin(b, step));
+    }
+    let Some(pack) = packs.get(ns) else {
+        if let Some(r) = packs.refusal_of(ns) {
+            return Ok(Runnable::Unavailable(format!(
+                "pack `{ns}` ({}) was refused: {}",
+                r.path.display(),
+                r.error
+            )));
+        }
+        return Err(unknown_pack(project, spec, "use", ns, "step", packs));
+    };
+    let Some(info) = pack.manifest.steps.iter().find(|s| s.name == name) else {
+        let names = pack.manifest.steps.iter().map(|s| s.name.as_str());
+        return Err(project.step_error(
+            spec.index,
+            Some("use"),
+            format!(
+                "pack `{ns}` {} has no step `{name}`{}",
+                pack.manifest.version,
+                did_you_mean(name, names)
+            ),
+        ));
+    };
+    let json = toml_to_json(&spec.config).to_string();
+    let step = (pack.module.new_step())(RStr::from(name), RStr::from(json.as_str()))
+        .into_result()
+        .map_err(|e| {
+            locate_config_error(
+                project,
+                spec,
+                &format!("pack `{ns}` refused the config: {e}"),
+            )
+        })?;
+    Ok(Runnable::Pack(pack, step, info.revision))
+}
+
+fn resolve_checks(
+    project: &Project,
+    spec: &StepSpec,
+    packs: &PackSet,
+    builtin: Option<&Builtin>,
+) -> Result<Vec<ResolvedCheck>, ProjectError> {
+    let written: Vec<CheckSpec> = match &spec.checks {
+        Some(c) => c.clone(),
+        None => builtin
+            .map(|b| {
+                b.default_checks
+                    .iter()
+                    .map(|c| CheckSpec::Expr((*c).to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let mut out = Vec::new();
+    for c in written {
+        match &c {
+            CheckSpec::Expr(text) => {
+                let e = CheckExpr::parse(text).map_err(|m| {
+                    project.step_error(spec.index, Some("checks"), format!("check `{text}`: {m}"))
+                })?;
+                out.push(ResolvedCheck::Expr(text.clone(), e));
+            }
+            CheckSpec::Pack { uses, config } => {
+                let (ns, name) = crate::project::split_use(uses);
+                let Some(pack) = packs.get(ns) else {
+                    if let Some(r) = packs.refusal_of(ns) {
+                        return Err(project.step_error(
+                            spec.index,
+                            Some("checks"),
+                            format!("check `{uses}`: pack `{ns}` was refused: {}", r.error),
+                        ));
+                    }
+                    return Err(unknown_pack(project, spec, "checks", ns, "check", packs));
+                };
+                if !pack.manifest.checks.iter().any(|i| i.name == name) {
+                    let names = pack.manifest.checks.iter().map(|s| s.name.as_str());
+                    return Err(project.step_error(
+                        spec.index,
+                        Some("checks"),
+                        format!(
+                            "pack `{ns}` has no check `{name}`{}",
+                            did_you_mean(name, names)
+                        ),
+                    ));
+                }
+                let json = toml_to_json(config).to_string();
+                let check = (pack.module.new_check())(RStr::from(name), RStr::from(json.as_str()))
+                    .into_result()
+                    .map_err(|e| {
+                        project.step_error(
+                            spec.index,
+                            Some("checks"),
+                            format!("check `{uses}`: {e}"),
+                        )
+                    })?;
+                out.push(ResolvedCheck::Pack(c.to_string(), check));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn load_dataset(project: &Project) -> Result<(Dataset, Splits), RunError> {
+    let d = &project.data;
+    let data = match &d.csv {
+        Some(csv) => Dataset::from_csv(&project.dir.join(csv), d.label_column == "first", d.scale)?,
+        None => {
+            let mut data = Dataset::digits()?;
+            if d.scale != 1.0 {
+                data.features.iter_mut().for_each(|v| *v *= d.scale);
+            }
+            data
+        }
+    };
+    let splits = data::split(&data, d.valid_ratio, project.meta.seed)?;
+    Ok((data, splits))
+}
+
+/// Loads the packs of a project (never fails: refusals are recorded in the set).
+pub fn load_packs(project_dir: &Path, extra: &[PathBuf]) -> PackSet {
+    PackSet::load_dirs(&plugin_dirs(project_dir, extra))
+}
+
+/// Runs the project in `dir`.
+pub fn run_project(dir: &Path, opts: &RunOptions) -> Result<RunReport, RunError> {
+    let project = Project::load(dir)?;
+    let packs = load_packs(dir, &opts.plugin_dirs);
+    run_loaded(&project, &packs, opts)
+}
+
+/// Runs an already parsed project with already loaded packs.
+pub fn run_loaded(
+    project: &Project,
+    packs: &PackSet,
+    opts: &RunOptions,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let started_at = rfc3339(SystemTime::now());
+    let refused_packs: Vec<RefusedPack> = packs
+        .refused
+        .iter()
+        .map(|r| RefusedPack {
+            path: r.path.clone(),
+            reason: r.error.to_string(),
+        })
+        .collect();
+    for r in &refused_packs {
+        tracing::warn!("refused pack {}: {}", r.path.display(), r.reason);
+    }
+
+    // Resolve everything before running anything: a typo on the last step must not cost a
+    // training run first.
+    let mut resolved = Vec::new();
+    for spec in &project.steps {
+        let runnable = resolve_step(project, spec, packs)?;
+        let builtin = match &runnable {
+            Runnable::Builtin(b, _) => Some(*b),
+            _ => None,
+        };
+        let checks = resolve_checks(project, spec, packs, builtin)?;
+        resolved.push(Resolved {
+            spec: spec.clone(),
+            runnable,
+            checks,
+        });
+    }
+
+    let (data, splits) = load_dataset(project)?;
+    let digest = data.digest();
+    let store = Store::new(&project.dir);
+    let run_id = new_run_id();
+    let stop = AtomicBool::new(false);
+    let mut warnings = Vec::new();
+    let mut results: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut reports = Vec::new();
+    let mut gate_open = true;
+    let total = resolved.len();
+
+    for (n, r) in resolved.iter_mut().enumerate() {
+        let spec = &r.spec;
+        if !gate_open {
+            reports.push(StepReport {
+                step_id: spec.id.clone(),
+                uses: spec.uses.clone(),
+                status: Status::NotRun,
+                duration_s: 0.0,
+                metrics: BTreeMap::new(),
+                checks: vec![],
+                summary: "an earlier gate failed".into(),
+                error: None,
+                record: None,
+            });
+            continue;
+        }
+        let model = project.model_for(spec);
+        let model_json = model
+            .map(|(name, m)| serde_json::json!({"name": name, "spec": m}))
+            .unwrap_or(serde_json::Value::Null);
+        let config_json = toml_to_json(&spec.config);
+        let (origin, revision, pack_rec) = match &r.runnable {
+            Runnable::Builtin(b, _) => (
+                ("recipe".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+                b.revision,
+                None,
+            ),
+            Runnable::Pack(p, _, rev) => (
+                (p.manifest.name.clone(), p.manifest.version.clone()),
+                *rev,
+                Some(PackRecord {
+                    name: p.manifest.name.clone(),
+                    version: p.manifest.version.clone(),
+                    sha256: p.sha256.clone(),
+                }),
+            ),
+            Runnable::Unavailable(_) => (("unavailable".into(), String::new()), 0, None),
+        };
+        let fp = fingerprint(&Inputs {
+            uses: &spec.uses,
+            config: &config_json,
+            model: &model_json,
+            dataset_digest: &digest,
+            valid_ratio: project.data.valid_ratio,
+            seed: project.meta.seed,
+            origin: (&origin.0, &origin.1),
+            revision,
+        });
+        if opts.progress {
+            eprintln!("[{}/{total}] {} ({})", n + 1, spec.id, spec.uses);
+        }
+
+        let (history, unreadable) = store.step_history(&spec.id);
+        for u in unreadable {
+            warnings.push(format!(
+                "ignored unreadable run file {}: {}",
+                u.path.display(),
+                u.reason
+            ));
+        }
+
+        let earlier_lookup = |id: &str| -> Option<BTreeMap<String, f64>> {
+            results.get(id).cloned().or_else(|| {
+                let (h, _) = store.step_history(id);
+                h.into_iter()
+                    .rev()
+                    .find(|r| r.status.is_ok() || r.status == Status::Failed)
+                    .map(|r| r.metrics)
+            })
+        };
+
+        // A stored passed run with the same fingerprint stands in, if today's checks agree.
+        if !opts.force && !matches!(r.runnable, Runnable::Unavailable(_)) {
+            if let Some(prev) = history
+                .iter()
+                .rev()
+                .find(|h| h.fingerprint == fp && h.status == Status::Passed)
+            {
+                let view = view_of(&spec.id, &prev.metrics, &prev.series);
+                let checks =
+                    evaluate_checks(&r.checks, &spec.id, &prev.metrics, &view, &earlier_lookup);
+                if checks.iter().all(|c| c.passed) {
+                    if opts.progress {
+                        eprintln!("      cached: passed in run {}", prev.run_id);
+                    }
+                    results.insert(spec.id.clone(), prev.metrics.clone());
+                    reports.push(StepReport {
+                        step_id: spec.id.clone(),
+                        uses: spec.uses.clone(),
+                        status: Status::Cached,
+                        duration_s: 0.0,
+                        metrics: prev.metrics.clone(),
+                        checks,
+                        summary: format!(
+                            "same fingerprint as run {}: {}",
+                            prev.run_id, prev.summary
+                        ),
+                        error: None,
+                        record: None,
+                    });
+                    continue;
+                }
+            }
+        }
+
+        let step_started = Instant::now();
+        let step_started_at = rfc3339(SystemTime::now());
+        let artifact_dir = store.artifact_dir(&spec.id, &run_id);
+        let mut cx = StepCx::new(
+            &spec.id,
+            &splits,
+            model,
+            project.meta.seed,
+            artifact_dir,
+            &earlier_lookup,
+        );
+        let outcome: Result<(String, serde_json::Value), String> = match &mut r.runnable {
+            Runnable::Builtin(_, step) => {
+                let res =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step.run(&mut cx)));
+                match res {
+                    Ok(r) => r.map(|s| (s, serde_json::Value::Null)),
+                    Err(p) => Err(format!(
+                        "step panicked: {}",
+                        art_plugin_api::export::panic_message(p.as_ref())
+                    )),
+                }
+            }
+            Runnable::Pack(pack, step, _) => {
+                let mut host = HostCtx {
+                    cx: &mut cx,
+                    stop: &stop,
+                };
+                let res = step.run(context_ref(&mut host)).into_result();
+                res.map(|o| {
+                    let extra = serde_json::from_str(o.extra_json.as_str())
+                        .unwrap_or(serde_json::Value::Null);
+                    (o.summary.into_string(), extra)
+                })
+                .map_err(|e| format!("pack `{}`: {e}", pack.manifest.name))
+            }
+            Runnable::Unavailable(reason) => Err(reason.clone()),
+        };
+        let duration_s = step_started.elapsed().as_secs_f64();
+        let metrics = std::mem::take(&mut cx.metrics);
+        let series = std::mem::take(&mut cx.series);
+        drop(cx);
+
+        let (status, summary, error, extra, checks) = match outcome {
+            Ok((summary, extra)) => {
+                let view = view_of(&spec.id, &metrics, &series);
+                let checks = evaluate_checks(&r.checks, &spec.id, &metrics, &view, &earlier_lookup);
+                let status = if checks.iter().all(|c| c.passed) {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                };
+                (status, summary, None, extra, checks)
+            }
+            Err(e) => (
+                Status::Error,
+                String::new(),
+                Some(e),
+                serde_json::Value::Null,
+                vec![],
+            ),
+        };
+        let record = StepRecord {
+            schema: SCHEMA,
+            run_id: run_id.clone(),
+            step_id: spec.id.clone(),
+            uses: spec.uses.clone(),
+            status,
+            started_at: step_started_at,
+            duration_s,
+            fingerprint: fp,
+            seed: project.meta.seed,
+            config: config_json,
+            model: model_json,
+            dataset: serde_json::json!({"name": data.name, "digest": digest, "rows": data.len()}),
+            metrics: metrics.clone(),
+            series,
+            checks: checks.clone(),
+            summary: summary.clone(),
+            error: error.clone(),
+            host_version: env!("CARGO_PKG_VERSION").into(),
+            pack: pack_rec,
+            extra,
+        };
+        let path = store.put_step(&record)?;
+        if opts.progress {
+            match &error {
+                Some(e) => eprintln!("      {} after {duration_s:.1}s: {e}", status.as_str()),
+                None => eprintln!("      {} in {duration_s:.1}s: {summary}", status.as_str()),
+            }
+            for c in checks.iter().filter(|c| !c.passed) {
+                eprintln!("      check failed: {}: {}", c.check, c.message);
+            }
+        }
+        results.insert(spec.id.clone(), metrics.clone());
+        if !status.is_ok() && !(spec.continue_on_failure || project.meta.continue_on_failure) {
+            gate_open = false;
+        }
+        reports.push(StepReport {
+            step_id: spec.id.clone(),
+            uses: spec.uses.clone(),
+            status,
+            duration_s,
+            metrics,
+            checks,
+            summary,
+            error,
+            record: Some(path),
+        });
+    }
+
+    let passed = reports.iter().all(|r| r.status.is_ok());
+    let duration_s = started.elapsed().as_secs_f64();
+    store.put_run(&RunRecord {
+        schema: SCHEMA,
+        run_id: run_id.clone(),
+        project: project.meta.name.clone(),
+        started_at,
+        duration_s,
+        steps: reports
+            .iter()
+            .map(|r| (r.step_id.clone(), r.status))
+            .collect(),
+        passed,
+    })?;
+    Ok(RunReport {
+        run_id,
+        project: project.meta.name.clone(),
+        passed,
+        duration_s,
+        steps: reports,
+        refused_packs,
+        warnings,
+    })
+}
+
+fn view_of(
+    step_id: &str,
+    metrics: &BTreeMap<String, f64>,
+    series: &[crate::store::SeriesRecord],
+) -> StepView {
+    StepView {
+        step_id: step_id.into(),
+        metrics: metrics
+            .iter()
+            .map(|(k, v)| Metric::new(k.clone(), *v))
+            .collect(),
+        series: series
+            .iter()
+            .map(|s| Series {
+                name: s.name.as_str().into(),
+                xs: s.xs.clone().into(),
+                ys: s.ys.clone().into(),
+            })
+            .collect(),
+    }
+}
+
+fn evaluate_checks(
+    checks: &[ResolvedCheck],
+    step_id: &str,
+    metrics: &BTreeMap<String, f64>,
+    view: &StepView,
+    earlier: &dyn Fn(&str) -> Option<BTreeMap<String, f64>>,
+) -> Vec<CheckRecord> {
+    let resolve = |step: &str, metric: &str| -> Result<f64, String> {
+        let m = earlier(step).ok_or_else(|| {
+            format!("@{step}.{metric}: no step `{step}` has run in this project (check its id)")
+        })?;
+        m.get(metric).copied().ok_or_else(|| {
+            let have: Vec<&str> = m.keys().map(String::as_str).collect();
+            format!(
+                "@{step}.{metric}: step `{step}` recorded no `{metric}`{}; it recorded: {}",
+                did_you_mean(metric, have.iter().copied()),
+                have.join(", ")
+            )
+        })
+    };
+    checks
+        .iter()
+        .map(|c| match c {
+            ResolvedCheck::Expr(text, e) => {
+                let (passed, message) = e.evaluate(step_id, metrics, &resolve);
+                CheckRecord {
+                    check: text.clone(),
+                    passed,
+                    message,
+                }
+            }
+            ResolvedCheck::Pack(text, check) => {
+                let r = check.evaluate(view);
+                CheckRecord {
+                    check: text.clone(),
+                    passed: r.passed,
+                    message: r.message.into_string(),
+                }
+            }
+        })
+        .collect()
+}
