@@ -133,7 +133,7 @@ fn print_summary(r: &RunReport) {
     }
     println!();
     println!(
-        "{:<22} {:<28} {:<8} {:>7}  {:<44} checks",
+        "{:<22} {:<28} {:<8} {:>8}  {:<44} checks",
         "step", "uses", "status", "time", "metrics"
     );
     for s in &r.steps {
@@ -144,7 +144,7 @@ fn print_summary(r: &RunReport) {
             .collect();
         let passed = s.checks.iter().filter(|c| c.passed).count();
         println!(
-            "{:<22} {:<28} {:<8} {:>6.1}s  {:<44} {}/{}",
+            "{:<22} {:<28} {:<8} {:>6.2}s  {:<44} {}/{}",
             s.step_id,
             s.uses,
             s.status.as_str(),

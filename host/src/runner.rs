@@ -373,7 +373,9 @@ pub fn run_loaded(
 
     let (data, splits) = load_dataset(project)?;
     let digest = data.digest();
-    let store = Store::new(&project.dir);
+    // Absolute, so the paths in the report mean the same thing from any working directory.
+    let store =
+        Store::new(&std::fs::canonicalize(&project.dir).unwrap_or_else(|_| project.dir.clone()));
     let run_id = new_run_id();
     let stop = AtomicBool::new(false);
     let mut warnings = Vec::new();
@@ -574,15 +576,15 @@ pub fn run_loaded(
         let path = store.put_step(&record)?;
         if opts.progress {
             match &error {
-                Some(e) => eprintln!("      {} after {duration_s:.1}s: {e}", status.as_str()),
-                None => eprintln!("      {} in {duration_s:.1}s: {summary}", status.as_str()),
+                Some(e) => eprintln!("      {} after {duration_s:.2}s: {e}", status.as_str()),
+                None => eprintln!("      {} in {duration_s:.2}s: {summary}", status.as_str()),
             }
             for c in checks.iter().filter(|c| !c.passed) {
                 eprintln!("      check failed: {}: {}", c.check, c.message);
             }
         }
         results.insert(spec.id.clone(), metrics.clone());
-        if !status.is_ok() && !(spec.continue_on_failure || project.meta.continue_on_failure) {
+        if !(status.is_ok() || spec.continue_on_failure || project.meta.continue_on_failure) {
             gate_open = false;
         }
         reports.push(StepReport {

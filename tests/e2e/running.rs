@@ -1,0 +1,172 @@
+//! Running chains: gates, panics in packs, logs from packs, the store across runs.
+
+use art_e2e::{art, art_env, project, snapshot};
+
+use crate::HEADER;
+
+#[test]
+fn a_panicking_pack_step_fails_that_step_and_the_host_carries_on() {
+    let toml = format!(
+        "{HEADER}{}",
+        r#"
+[[steps]]
+use = "stress::panic"
+continue_on_failure = true
+
+[[steps]]
+use = "stress::ok"
+checks = [{ use = "stress::panic" }, "stress.value == 1"]
+continue_on_failure = true
+
+[[steps]]
+use = "stress::bad-batch"
+model = "mlp"
+continue_on_failure = true
+
+[[steps]]
+use = "recipe::data-analysis"
+"#
+    );
+    let p = project(&toml, &["art_fixture_stress"]);
+    let run = art(p.path(), &["run", "--json"]);
+    assert_eq!(
+        run.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    let panic = run.step("panic");
+    assert_eq!(panic["status"], "error");
+    let err = panic["error"].as_str().unwrap();
+    assert!(err.contains("stress pack panicked on purpose"), "{err}");
+
+    let ok = run.step("ok");
+    assert_eq!(ok["status"], "failed");
+    let checks = ok["checks"].as_array().unwrap();
+    assert!(checks[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("check panicked on purpose"));
+    assert_eq!(checks[1]["passed"], true);
+
+    let bad = run.step("bad-batch");
+    assert_eq!(bad["status"], "error");
+    assert!(
+        bad["error"].as_str().unwrap().contains("malformed batch"),
+        "{bad}"
+    );
+
+    assert_eq!(run.step("data-analysis")["status"], "passed");
+}
+
+#[test]
+fn a_failed_gate_stops_the_chain_and_exits_non_zero() {
+    let toml = format!(
+        "{HEADER}{}",
+        r#"
+[[steps]]
+use = "recipe::data-analysis"
+checks = ["data.num_classes == 3"]
+
+[[steps]]
+use = "recipe::overfit"
+model = "mlp"
+"#
+    );
+    let p = project(&toml, &[]);
+    let run = art(p.path(), &["run"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("data.num_classes = 10 not == 3"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("not run"), "{}", run.stdout);
+}
+
+#[test]
+fn a_missing_metric_fails_its_check_naming_the_metrics_that_exist() {
+    let toml = format!(
+        "{HEADER}{}",
+        r#"
+[[steps]]
+use = "recipe::data-analysis"
+checks = ["data.leakge == 0"]
+"#
+    );
+    let p = project(&toml, &[]);
+    let run = art(p.path(), &["run", "--json"]);
+    assert_eq!(run.code, 1);
+    let msg = run.step("data-analysis")["checks"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(msg.contains("did you mean `data.leakage`"), "{msg}");
+    assert!(msg.contains("data.train_size"), "{msg}");
+}
+
+#[test]
+fn pack_tracing_events_reach_the_host_log() {
+    let toml = format!("{HEADER}\n[[steps]]\nuse = \"stress::ok\"\n");
+    let p = project(&toml, &["art_fixture_stress"]);
+    let run = art_env(p.path(), &["run"], &[("RUST_LOG", "info")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("hello from the stress pack through tracing"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hello from the stress pack through ctx.log"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_second_run_reuses_passed_steps_and_corrupt_records_are_kept() {
+    let toml = format!(
+        "{HEADER}{}",
+        r#"
+[[steps]]
+use = "recipe::data-analysis"
+
+[[steps]]
+use = "recipe::overfit"
+model = "mlp"
+epochs = 3
+checks = ["train.accuracy > 0.5"]
+"#
+    );
+    let p = project(&toml, &[]);
+    let first = art(p.path(), &["run", "--json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let corrupt = p
+        .path()
+        .join(".art/steps/overfit/00000000T000000Z-000000.json");
+    std::fs::write(&corrupt, b"{\"schema\": 1, \"run_id\": ").unwrap();
+
+    let second = art(p.path(), &["run", "--json"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(second.step("overfit")["status"], "cached");
+    assert_eq!(
+        second.step("overfit")["metrics"]["valid.accuracy"],
+        first.step("overfit")["metrics"]["valid.accuracy"]
+    );
+    assert!(second.json()["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("00000000T000000Z-000000.json"));
+    assert!(corrupt.exists(), "a corrupt record must never be deleted");
+
+    // --force reruns, and with the same seed the result is the same.
+    let forced = art(p.path(), &["run", "--json", "--force"]);
+    assert_eq!(forced.step("overfit")["status"], "passed");
+    assert_eq!(
+        forced.step("overfit")["metrics"]["valid.accuracy"],
+        first.step("overfit")["metrics"]["valid.accuracy"]
+    );
+    let records = snapshot(&p.path().join(".art/steps/overfit"));
+    assert_eq!(records.len(), 3, "two runs stored plus the corrupt file");
+}
