@@ -151,3 +151,27 @@ fn a_checksum_that_does_not_match_refuses_the_pack() {
     let list = art(p.path(), &["plugins", "list"]);
     assert!(list.stdout.contains("checksum mismatch"), "{}", list.stdout);
 }
+
+#[test]
+fn a_library_with_a_compatible_manifest_but_another_layout_fails_the_second_gate() {
+    let p = project(&format!("{HEADER}{DATA_ONLY}"), &["art_fixture_skewed"]);
+    let list = art(p.path(), &["plugins", "list"]);
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("REFUSED"))
+        .expect(&list.stdout);
+    assert!(
+        line.contains("pack `skewed` failed the ABI layout check"),
+        "{line}"
+    );
+    assert!(
+        line.contains("rebuild it against art-plugin-api 1.0.0"),
+        "{line}"
+    );
+    assert!(line.contains("expected PackMod, found SkewedMod"), "{line}");
+    // The one-line message for users; the full abi_stable report only with -v.
+    assert!(line.len() < 600, "{line}");
+    let verbose = art(p.path(), &["-v", "plugins", "list"]);
+    assert!(verbose.stderr.len() > line.len(), "{}", verbose.stderr);
+}

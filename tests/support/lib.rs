@@ -12,12 +12,13 @@ pub struct Built {
 }
 
 /// Packages the tests load, built as real cdylibs.
-const PACKAGES: [&str; 5] = [
+const PACKAGES: [&str; 6] = [
     "art-host",
     "art-pack-lr-tools",
     "art-fixture-stress",
     "art-fixture-future",
     "art-fixture-not-a-pack",
+    "art-fixture-skewed",
 ];
 
 /// Builds the host and every pack once per test process.

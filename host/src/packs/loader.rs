@@ -195,6 +195,42 @@ fn probe(path: &Path) -> Result<(Manifest, libloading::Library), LoadError> {
     Ok((manifest, lib))
 }
 
+/// abi_stable's report is pages of type dumps; users get its verdicts in one line, e.g.
+/// "mismatched type: expected PackMod, found SkewedMod".
+fn summarize_layout_report(full: &str) -> String {
+    let lines: Vec<&str> = full.lines().map(str::trim).collect();
+    let after = |from: usize, label: &str| {
+        lines[from..]
+            .iter()
+            .position(|l| *l == label)
+            .and_then(|i| lines[from + i + 1..].iter().find(|l| !l.is_empty()))
+            .copied()
+    };
+    let mut verdicts: Vec<String> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(what) = l.strip_prefix("Error:") {
+            let mut v = what.trim().to_owned();
+            if let (Some(e), Some(f)) = (after(i, "Expected:"), after(i, "Found:")) {
+                v = format!("{v}: expected {e}, found {f}");
+            }
+            if !verdicts.contains(&v) {
+                verdicts.push(v);
+            }
+        }
+    }
+    let text = if verdicts.is_empty() {
+        lines
+            .iter()
+            .find(|l| !l.is_empty())
+            .copied()
+            .unwrap_or("unknown error")
+            .to_owned()
+    } else {
+        verdicts.join("; ")
+    };
+    text.chars().take(300).collect()
+}
+
 /// Loads a library through both gates. On refusal, returns the pack name if it was readable.
 pub fn load(path: &Path) -> Result<LoadedPack, (Option<String>, LoadError)> {
     let sha256 = sha256_file(path).map_err(|e| {
@@ -229,14 +265,7 @@ pub fn load(path: &Path) -> Result<LoadedPack, (Option<String>, LoadError)> {
 
     let layout_err = |e: abi_stable::library::LibraryError| {
         let full = e.to_string();
-        let summary = full
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("unknown error")
-            .chars()
-            .take(200)
-            .collect();
+        let summary = summarize_layout_report(&full);
         tracing::debug!("abi_stable report for {}:\n{full}", path.display());
         (
             Some(name.clone()),
