@@ -38,6 +38,12 @@ pub enum Command {
         /// Rerun steps even when a passed run with the same fingerprint is stored.
         #[arg(long)]
         force: bool,
+        /// Rerun this step and every step after it; earlier steps are not run.
+        #[arg(long, value_name = "STEP", conflicts_with = "only")]
+        from: Option<String>,
+        /// Run only this step (forced); the others are not run.
+        #[arg(long, value_name = "STEP")]
+        only: Option<String>,
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -49,6 +55,14 @@ pub enum Command {
         /// Also load packs from this folder (repeatable).
         #[arg(long = "plugins", value_name = "DIR")]
         plugin_dirs: Vec<PathBuf>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Latest status of every step of the project in DIR, read from its store alone.
+    Status {
+        /// Project folder.
+        dir: Option<PathBuf>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,

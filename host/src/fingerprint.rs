@@ -23,6 +23,9 @@ pub struct Inputs<'a> {
     pub origin: (&'a str, &'a str),
     /// The step's revision.
     pub revision: u32,
+    /// The fingerprint of the step before (empty for the first): a change upstream reruns
+    /// everything after it, since later steps may depend on what earlier ones produced.
+    pub upstream: &'a str,
 }
 
 /// sha256 of the canonical JSON of the inputs (serde_json sorts object keys).
@@ -36,6 +39,7 @@ pub fn fingerprint(i: &Inputs<'_>) -> String {
         "seed": i.seed,
         "origin": [i.origin.0, i.origin.1],
         "revision": i.revision,
+        "upstream": i.upstream,
         "host": env!("CARGO_PKG_VERSION"),
     });
     format!("{:x}", Sha256::digest(canonical.to_string().as_bytes()))
@@ -58,6 +62,7 @@ mod tests {
             seed: 1,
             origin: ("recipe", "0.1.0"),
             revision: 1,
+            upstream: "",
         };
         let a = fingerprint(&base);
         assert_eq!(

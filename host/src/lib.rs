@@ -17,3 +17,4 @@ pub mod recipe;
 pub mod runner;
 pub mod store;
 pub mod train;
+pub mod status;

@@ -49,6 +49,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             demo,
             plugin_dirs,
             force,
+            from,
+            only,
             json,
         } => {
             let dir = if demo {
@@ -71,10 +73,13 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     plugin_dirs,
                     force,
                     progress: !json,
+                    from,
+                    only,
                 },
                 json,
             )
         }
+        Command::Status { dir, json } => status(&dir_or_cwd(dir), json),
         Command::Steps {
             dir,
             plugin_dirs,
@@ -94,7 +99,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
 fn run(dir: &Path, opts: RunOptions, json: bool) -> Result<ExitCode> {
     let report = match runner::run_project(dir, &opts) {
         Ok(r) => r,
-        Err(RunError::Project(e)) => {
+        Err(e @ (RunError::Project(_) | RunError::Selection(_))) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(2));
         }
@@ -172,6 +177,43 @@ fn print_summary(r: &RunReport) {
         },
         r.duration_s
     );
+}
+
+fn status(dir: &Path, json: bool) -> Result<ExitCode> {
+    let st = match art_host::status::read(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<22} {:<28} {:<8} {:<21} {:<44}",
+        "step", "uses", "status", "when", "metrics"
+    );
+    for s in &st.steps {
+        let metrics: Vec<String> = HEADLINE
+            .iter()
+            .filter_map(|k| s.metrics.get(*k).map(|v| format!("{k}={}", fmt_num(*v))))
+            .take(2)
+            .collect();
+        println!(
+            "{:<22} {:<28} {:<8} {:<21} {:<44}",
+            s.step_id,
+            s.uses,
+            s.status.map_or("never run", |x| x.as_str()),
+            s.started_at.as_deref().unwrap_or("-"),
+            metrics.join(" ")
+        );
+    }
+    for u in &st.unreadable {
+        eprintln!("warning: unreadable run file {}: {}", u.0.display(), u.1);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn steps(dir: &Path, extra: &[PathBuf], json: bool) -> Result<ExitCode> {

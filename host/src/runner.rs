@@ -16,7 +16,7 @@ use crate::fingerprint::{fingerprint, Inputs};
 use crate::packs::context::HostCtx;
 use crate::packs::{LoadedPack, PackSet};
 use crate::project::{did_you_mean, Project, ProjectError, StepSpec};
-use crate::recipe::{self, Builtin, RecipeStep, StepCx};
+use crate::recipe::{self, Builtin, Earlier, RecipeStep, StepCx};
 use crate::store::{
     new_run_id, rfc3339, CheckRecord, PackRecord, RunRecord, Status, StepRecord, Store, StoreError,
     SCHEMA,
@@ -34,6 +34,9 @@ pub enum RunError {
     /// The store could not be written.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `--from`/`--only` named no step of the project.
+    #[error("{0}")]
+    Selection(String),
 }
 
 /// Knobs of one run.
@@ -45,6 +48,10 @@ pub struct RunOptions {
     pub force: bool,
     /// Print one line per step to stderr while running.
     pub progress: bool,
+    /// Rerun this step and every step after it; earlier ones are not run.
+    pub from: Option<String>,
+    /// Run only this step (forced); the others are not run.
+    pub only: Option<String>,
 }
 
 /// One step's row of the summary.
@@ -371,6 +378,19 @@ pub fn run_loaded(
         });
     }
 
+    let ids: Vec<&str> = project.steps.iter().map(|s| s.id.as_str()).collect();
+    let position = |flag: &str, id: &str| {
+        ids.iter().position(|i| *i == id).ok_or_else(|| {
+            RunError::Selection(format!(
+                "{flag} {id}: the project has no step `{id}`{}; its steps are: {}",
+                did_you_mean(id, ids.iter().copied()),
+                ids.join(", ")
+            ))
+        })
+    };
+    let from = opts.from.as_deref().map(|id| position("--from", id)).transpose()?;
+    let only = opts.only.as_deref().map(|id| position("--only", id)).transpose()?;
+
     let (data, splits) = load_dataset(project)?;
     let digest = data.digest();
     // Absolute, so the paths in the report mean the same thing from any working directory.
@@ -379,7 +399,8 @@ pub fn run_loaded(
     let run_id = new_run_id();
     let stop = AtomicBool::new(false);
     let mut warnings = Vec::new();
-    let mut results: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut results: BTreeMap<String, Earlier> = BTreeMap::new();
+    let mut upstream = String::new();
     let mut reports = Vec::new();
     let mut gate_open = true;
     let total = resolved.len();
@@ -431,7 +452,15 @@ pub fn run_loaded(
             seed: project.meta.seed,
             origin: (&origin.0, &origin.1),
             revision,
+            upstream: &upstream,
         });
+        upstream.clone_from(&fp);
+        let selected = match (only, from) {
+            (Some(o), _) => n == o,
+            (None, Some(f)) => n >= f,
+            (None, None) => true,
+        };
+        let forced = opts.force || only.is_some() || from.is_some_and(|f| n >= f);
         if opts.progress {
             eprintln!("[{}/{total}] {} ({})", n + 1, spec.id, spec.uses);
         }
@@ -445,18 +474,34 @@ pub fn run_loaded(
             ));
         }
 
-        let earlier_lookup = |id: &str| -> Option<BTreeMap<String, f64>> {
+        let earlier_lookup = |id: &str| -> Option<Earlier> {
             results.get(id).cloned().or_else(|| {
                 let (h, _) = store.step_history(id);
                 h.into_iter()
                     .rev()
                     .find(|r| r.status.is_ok() || r.status == Status::Failed)
-                    .map(|r| r.metrics)
+                    .map(|r| Earlier { metrics: r.metrics, extra: r.extra })
             })
         };
 
+        if !selected {
+            let why = if only.is_some() { "not selected by --only" } else { "before --from" };
+            reports.push(StepReport {
+                step_id: spec.id.clone(),
+                uses: spec.uses.clone(),
+                status: Status::Skipped,
+                duration_s: 0.0,
+                metrics: BTreeMap::new(),
+                checks: vec![],
+                summary: why.into(),
+                error: None,
+                record: None,
+            });
+            continue;
+        }
+
         // A stored passed run with the same fingerprint stands in, if today's checks agree.
-        if !opts.force && !matches!(r.runnable, Runnable::Unavailable(_)) {
+        if !forced && !matches!(r.runnable, Runnable::Unavailable(_)) {
             if let Some(prev) = history
                 .iter()
                 .rev()
@@ -469,7 +514,10 @@ pub fn run_loaded(
                     if opts.progress {
                         eprintln!("      cached: passed in run {}", prev.run_id);
                     }
-                    results.insert(spec.id.clone(), prev.metrics.clone());
+                    results.insert(
+                        spec.id.clone(),
+                        Earlier { metrics: prev.metrics.clone(), extra: prev.extra.clone() },
+                    );
                     reports.push(StepReport {
                         step_id: spec.id.clone(),
                         uses: spec.uses.clone(),
@@ -478,7 +526,7 @@ pub fn run_loaded(
                         metrics: prev.metrics.clone(),
                         checks,
                         summary: format!(
-                            "same fingerprint as run {}: {}",
+                            "skipped: passed in run {} with the same fingerprint ({})",
                             prev.run_id, prev.summary
                         ),
                         error: None,
@@ -500,12 +548,14 @@ pub fn run_loaded(
             artifact_dir,
             &earlier_lookup,
         );
+        cx.dataset_digest.clone_from(&digest);
+        cx.trial_dir = store.trial_dir(&spec.id);
         let outcome: Result<(String, serde_json::Value), String> = match &mut r.runnable {
             Runnable::Builtin(_, step) => {
                 let res =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step.run(&mut cx)));
                 match res {
-                    Ok(r) => r.map(|s| (s, serde_json::Value::Null)),
+                    Ok(r) => r.map(|s| (s, std::mem::take(&mut cx.extra))),
                     Err(p) => Err(format!(
                         "step panicked: {}",
                         art_plugin_api::export::panic_message(p.as_ref())
@@ -551,6 +601,7 @@ pub fn run_loaded(
                 vec![],
             ),
         };
+        let extra_for_later = extra.clone();
         let record = StepRecord {
             schema: SCHEMA,
             run_id: run_id.clone(),
@@ -559,7 +610,7 @@ pub fn run_loaded(
             status,
             started_at: step_started_at,
             duration_s,
-            fingerprint: fp,
+            fingerprint: fp.clone(),
             seed: project.meta.seed,
             config: config_json,
             model: model_json,
@@ -583,7 +634,10 @@ pub fn run_loaded(
                 eprintln!("      check failed: {}: {}", c.check, c.message);
             }
         }
-        results.insert(spec.id.clone(), metrics.clone());
+        results.insert(
+            spec.id.clone(),
+            Earlier { metrics: metrics.clone(), extra: extra_for_later.clone() },
+        );
         if !(status.is_ok() || spec.continue_on_failure || project.meta.continue_on_failure) {
             gate_open = false;
         }
@@ -652,12 +706,14 @@ fn evaluate_checks(
     step_id: &str,
     metrics: &BTreeMap<String, f64>,
     view: &StepView,
-    earlier: &dyn Fn(&str) -> Option<BTreeMap<String, f64>>,
+    earlier: &dyn Fn(&str) -> Option<Earlier>,
 ) -> Vec<CheckRecord> {
     let resolve = |step: &str, metric: &str| -> Result<f64, String> {
-        let m = earlier(step).ok_or_else(|| {
-            format!("@{step}.{metric}: no step `{step}` has run in this project (check its id)")
-        })?;
+        let m = earlier(step)
+            .ok_or_else(|| {
+                format!("@{step}.{metric}: no step `{step}` has run in this project (check its id)")
+            })?
+            .metrics;
         m.get(metric).copied().ok_or_else(|| {
             let have: Vec<&str> = m.keys().map(String::as_str).collect();
             format!(

@@ -40,6 +40,8 @@ pub enum Status {
     NotRun,
     /// Not run: a passed run with the same fingerprint was found and its checks still pass.
     Cached,
+    /// Not run: not selected (`--only`, `--from`).
+    Skipped,
 }
 
 impl Status {
@@ -51,12 +53,13 @@ impl Status {
             Status::Error => "ERROR",
             Status::NotRun => "not run",
             Status::Cached => "cached",
+            Status::Skipped => "skipped",
         }
     }
 
     /// Whether the gate after this step is open.
     pub fn is_ok(self) -> bool {
-        matches!(self, Status::Passed | Status::Cached)
+        matches!(self, Status::Passed | Status::Cached | Status::Skipped)
     }
 }
 
@@ -195,6 +198,11 @@ impl Store {
         self.root.join("artifacts").join(step_id).join(run_id)
     }
 
+    /// Folder of a step's finished trials (`regularize`, `tune`, `squeeze`).
+    pub fn trial_dir(&self, step_id: &str) -> PathBuf {
+        self.root.join("trials").join(step_id)
+    }
+
     /// Writes a step record; fails rather than overwrite an existing file.
     pub fn put_step(&self, rec: &StepRecord) -> Result<PathBuf, StoreError> {
         let dir = self.root.join("steps").join(&rec.step_id);
@@ -237,7 +245,7 @@ impl Store {
     }
 }
 
-fn write_new<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<PathBuf, StoreError> {
+pub(crate) fn write_new<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<PathBuf, StoreError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| StoreError::Io { path, source }

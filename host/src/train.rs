@@ -6,12 +6,12 @@ use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::models::loss_and_accuracy;
-use crate::models::mlp::{Mlp, NetConfig};
+use crate::models::net::{image_side, Net, NetConfig};
 
 /// How to train: the knobs a step config may set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +25,11 @@ pub struct TrainSpec {
     pub batch_size: usize,
     /// L2 weight decay (0 = none).
     pub weight_decay: f64,
+    /// Data augmentation for square images: random shifts of up to this many pixels.
+    pub augment_shift: usize,
+    /// Stop after this many epochs without a better validation loss, keeping the best
+    /// weights (0 = never).
+    pub early_stopping: usize,
 }
 
 impl Default for TrainSpec {
@@ -34,6 +39,8 @@ impl Default for TrainSpec {
             lr: 1e-3,
             batch_size: 64,
             weight_decay: 0.0,
+            augment_shift: 0,
+            early_stopping: 0,
         }
     }
 }
@@ -47,8 +54,8 @@ impl TrainSpec {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(format!("lr must be a positive number, got {}", self.lr));
         }
-        if self.weight_decay < 0.0 {
-            return Err("weight_decay must be >= 0".into());
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(format!("weight_decay must be >= 0, got {}", self.weight_decay));
         }
         Ok(())
     }
@@ -59,10 +66,16 @@ impl TrainSpec {
 pub struct FitReport {
     /// Mean training loss of each epoch (measured during the epoch, with dropout on).
     pub epoch_loss: Vec<f64>,
+    /// Validation loss after each epoch.
+    pub epoch_valid_loss: Vec<f64>,
     /// Validation accuracy after each epoch.
     pub epoch_valid_accuracy: Vec<f64>,
+    /// Loss of every optimiser step.
+    pub batch_loss: Vec<f64>,
     /// Examples processed.
     pub samples: usize,
+    /// Epoch whose weights were kept (1-based; the last unless early stopping restored one).
+    pub best_epoch: usize,
 }
 
 /// A trainable network and its optimiser state.
@@ -72,10 +85,10 @@ pub struct Session {
     classes: usize,
     device: Device,
     plain: Device,
-    model: Mlp,
+    model: Net,
     optim: ModuleOptimizer,
     weight_decay: f64,
-    checkpoints: Vec<Mlp>,
+    checkpoints: Vec<Net>,
 }
 
 fn optimizer(weight_decay: f64) -> ModuleOptimizer {
@@ -92,20 +105,34 @@ fn optimizer(weight_decay: f64) -> ModuleOptimizer {
 
 /// burn initialises parameters lazily, on first use, from a global generator: seed it and
 /// touch every parameter at once, or the weights depend on whatever ran in between.
-fn init_model(net: &NetConfig, inputs: usize, classes: usize, device: &Device, seed: u64) -> Mlp {
+fn init_model(cfg: &NetConfig, inputs: usize, classes: usize, device: &Device, seed: u64) -> Result<Net, String> {
     device.seed(seed);
-    let model = Mlp::new(net, inputs, classes, device);
-    let _ = model.forward(Tensor::<2>::zeros([1, inputs], device));
-    model
+    let model = Net::new(cfg, inputs, classes, device)?;
+    let _ = model.forward(Tensor::<2>::zeros([2, inputs], device));
+    Ok(model)
+}
+
+/// Shifts a square image by (dx, dy) pixels, filling with zeros.
+fn shift(img: &[f32], side: usize, dx: isize, dy: isize, out: &mut Vec<f32>) {
+    for y in 0..side as isize {
+        for x in 0..side as isize {
+            let (sx, sy) = (x - dx, y - dy);
+            out.push(if (0..side as isize).contains(&sx) && (0..side as isize).contains(&sy) {
+                img[(sy as usize) * side + sx as usize]
+            } else {
+                0.0
+            });
+        }
+    }
 }
 
 impl Session {
-    /// A new network initialised with `seed`.
-    pub fn new(net: &NetConfig, inputs: usize, classes: usize, seed: u64) -> Self {
+    /// A new network initialised with `seed`; `Err` if the architecture does not fit the data.
+    pub fn new(net: &NetConfig, inputs: usize, classes: usize, seed: u64) -> Result<Self, String> {
         let plain = Device::flex();
         let device = plain.clone().autodiff();
-        let model = init_model(net, inputs, classes, &device, seed);
-        Self {
+        let model = init_model(net, inputs, classes, &device, seed)?;
+        Ok(Self {
             net: net.clone(),
             inputs,
             classes,
@@ -115,12 +142,21 @@ impl Session {
             optim: optimizer(0.0),
             weight_decay: 0.0,
             checkpoints: Vec::new(),
-        }
+        })
     }
 
     /// Re-initialises the weights and the optimiser.
-    pub fn reinit(&mut self, seed: u64) {
-        self.model = init_model(&self.net, self.inputs, self.classes, &self.device, seed);
+    pub fn reinit(&mut self, seed: u64) -> Result<(), String> {
+        self.model = init_model(&self.net, self.inputs, self.classes, &self.device, seed)?;
+        self.optim = optimizer(self.weight_decay);
+        Ok(())
+    }
+
+    /// Karpathy's "init well": output bias = log class priors, output weights scaled down, so
+    /// the untrained model predicts the priors and the loss at init is their entropy.
+    pub fn init_well(&mut self, log_priors: &[f32], weight_scale: f32) {
+        let model = self.model.clone();
+        self.model = model.with_output_bias(log_priors, weight_scale, &self.device);
         self.optim = optimizer(self.weight_decay);
     }
 
@@ -131,10 +167,7 @@ impl Session {
 
     fn tensors(&self, features: &[f32], labels: &[u32]) -> (Tensor<2>, Tensor<1, Int>) {
         let rows = labels.len();
-        let x = Tensor::<2>::from_data(
-            TensorData::new(features.to_vec(), [rows, self.inputs]),
-            &self.device,
-        );
+        let x = Tensor::<2>::from_data(TensorData::new(features.to_vec(), [rows, self.inputs]), &self.device);
         let y = Tensor::<1, Int>::from_data(
             TensorData::new(labels.iter().map(|&l| l as i64).collect(), [rows]),
             &self.device,
@@ -142,13 +175,7 @@ impl Session {
         (x, y)
     }
 
-    /// One Adam step on a batch at learning rate `lr`; returns the loss before the step.
-    pub fn train_batch(
-        &mut self,
-        features: &[f32],
-        labels: &[u32],
-        lr: f64,
-    ) -> Result<f64, String> {
+    fn check_batch(&self, features: &[f32], labels: &[u32]) -> Result<(), String> {
         if labels.is_empty() || features.len() != labels.len() * self.inputs {
             return Err(format!(
                 "batch has {} values for {} labels; expected {} features per row",
@@ -158,19 +185,54 @@ impl Session {
             ));
         }
         if let Some(&bad) = labels.iter().find(|&&l| l as usize >= self.classes) {
-            return Err(format!(
-                "label {bad} is out of range for {} classes",
-                self.classes
-            ));
+            return Err(format!("label {bad} is out of range for {} classes", self.classes));
         }
+        Ok(())
+    }
+
+    /// One Adam step on a batch at learning rate `lr`; returns the loss before the step.
+    /// `lr = 0` computes the loss and gradients but leaves the weights as they are.
+    pub fn train_batch(&mut self, features: &[f32], labels: &[u32], lr: f64) -> Result<f64, String> {
+        self.check_batch(features, labels)?;
         let (x, y) = self.tensors(features, labels);
         let logits = self.model.forward(x);
         let loss = CrossEntropyLoss::new(None, &self.device).forward(logits, y);
         let value = f64::from(loss.clone().into_scalar::<f32>());
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        let model = self.model.clone();
-        self.model = self.optim.step(lr, model, grads);
+        if lr > 0.0 {
+            let model = self.model.clone();
+            self.model = self.optim.step(lr, model, grads);
+        }
         Ok(value)
+    }
+
+    /// The backprop dependency check: for each probed row `i`, the gradient of row `i`'s loss
+    /// with respect to every input row, in training mode. Returns (largest gradient magnitude
+    /// on a row's own input, largest on any other row's input). A model that mixes samples
+    /// (batch norm in training mode, a reshape bug) has a non-zero second number.
+    pub fn cross_sample_gradients(&self, features: &[f32], labels: &[u32], probes: &[usize]) -> Result<(f64, f64), String> {
+        self.check_batch(features, labels)?;
+        let rows = labels.len();
+        let (mut own, mut cross) = (0f64, 0f64);
+        for &i in probes.iter().filter(|&&i| i < rows) {
+            let (x, y) = self.tensors(features, labels);
+            let x = x.require_grad();
+            let logits = self.model.forward(x.clone());
+            let loss = CrossEntropyLoss::new(None, &self.device)
+                .forward(logits.narrow(0, i, 1), y.narrow(0, i, 1));
+            let grads = loss.backward();
+            let g = x.grad(&grads).ok_or("no gradient reached the input")?;
+            let g: Vec<f32> = g.into_data().iter::<f32>().collect();
+            for (j, row) in g.chunks_exact(self.inputs).enumerate() {
+                let m = row.iter().fold(0f64, |m, v| m.max(f64::from(v.abs())));
+                if j == i {
+                    own = own.max(m);
+                } else {
+                    cross = cross.max(m);
+                }
+            }
+        }
+        Ok((own, cross))
     }
 
     /// Logits for every row of `data`, in eval mode (no dropout, no autodiff).
@@ -180,18 +242,14 @@ impl Session {
 
     /// Logits for `rows` rows of row-major `features`.
     pub fn logits_of(&self, features: &[f32], rows: usize) -> Vec<f32> {
-        const CHUNK: usize = 4096;
+        const CHUNK: usize = 2048;
         let model = self.model.valid();
         let mut out = Vec::with_capacity(rows * self.classes);
         for start in (0..rows).step_by(CHUNK) {
             let n = CHUNK.min(rows - start);
             let slice = &features[start * self.inputs..(start + n) * self.inputs];
-            let x = Tensor::<2>::from_data(
-                TensorData::new(slice.to_vec(), [n, self.inputs]),
-                &self.plain,
-            );
-            let data = model.forward(x).into_data();
-            out.extend(data.iter::<f32>());
+            let x = Tensor::<2>::from_data(TensorData::new(slice.to_vec(), [n, self.inputs]), &self.plain);
+            out.extend(model.forward(x).into_data().iter::<f32>());
         }
         out
     }
@@ -201,8 +259,8 @@ impl Session {
         loss_and_accuracy(&self.logits(data), &data.labels, self.classes)
     }
 
-    /// Trains for `spec.epochs` over `train`, shuffling with `seed`; `on_epoch` sees progress
-    /// and may stop early by returning false.
+    /// Trains for `spec.epochs` over `train`, shuffling (and augmenting) with `seed`;
+    /// `on_epoch` sees progress and may stop early by returning false.
     pub fn fit(
         &mut self,
         train: &Dataset,
@@ -216,11 +274,23 @@ impl Session {
             self.weight_decay = spec.weight_decay;
             self.optim = optimizer(spec.weight_decay);
         }
+        let side = match spec.augment_shift {
+            0 => None,
+            _ => Some(image_side(self.inputs).ok_or_else(|| {
+                format!("augment_shift needs square images; {} features is not a square", self.inputs)
+            })?),
+        };
+        let valid = valid.filter(|v| !v.is_empty());
+        if spec.early_stopping > 0 && valid.is_none() {
+            return Err("early_stopping needs a validation split (valid_ratio > 0)".into());
+        }
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut order: Vec<usize> = (0..train.len()).collect();
         let mut report = FitReport::default();
         let mut xb = Vec::with_capacity(spec.batch_size * self.inputs);
         let mut yb = Vec::with_capacity(spec.batch_size);
+        let mut best: Option<(f64, Net)> = None;
+        let mut since_best = 0;
         for epoch in 0..spec.epochs {
             order.shuffle(&mut rng);
             let (mut sum, mut batches) = (0.0, 0usize);
@@ -228,7 +298,14 @@ impl Session {
                 xb.clear();
                 yb.clear();
                 for &i in chunk {
-                    xb.extend_from_slice(train.row(i));
+                    match side {
+                        Some(side) => {
+                            let k = spec.augment_shift as i64;
+                            let (dx, dy) = (rng.random_range(-k..=k), rng.random_range(-k..=k));
+                            shift(train.row(i), side, dx as isize, dy as isize, &mut xb);
+                        }
+                        None => xb.extend_from_slice(train.row(i)),
+                    }
                     yb.push(train.labels[i]);
                 }
                 let loss = self.train_batch(&xb, &yb, spec.lr)?;
@@ -239,18 +316,40 @@ impl Session {
                         spec.lr
                     ));
                 }
+                report.batch_loss.push(loss);
                 sum += loss;
                 batches += 1;
                 report.samples += chunk.len();
             }
             let mean = sum / batches.max(1) as f64;
             report.epoch_loss.push(mean);
-            if let Some(v) = valid.filter(|v| !v.is_empty()) {
-                report.epoch_valid_accuracy.push(self.evaluate(v).1);
+            report.best_epoch = epoch + 1;
+            if let Some(v) = valid {
+                let (vl, va) = self.evaluate(v);
+                report.epoch_valid_loss.push(vl);
+                report.epoch_valid_accuracy.push(va);
+                if spec.early_stopping > 0 {
+                    if best.as_ref().is_none_or(|(b, _)| vl < *b) {
+                        best = Some((vl, self.model.clone()));
+                        since_best = 0;
+                    } else {
+                        since_best += 1;
+                    }
+                }
             }
-            if !on_epoch(epoch, mean) {
+            if !on_epoch(epoch, mean) || (spec.early_stopping > 0 && since_best >= spec.early_stopping) {
                 break;
             }
+        }
+        if let Some((_, model)) = best {
+            let best_epoch = report
+                .epoch_valid_loss
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(report.best_epoch, |(i, _)| i + 1);
+            report.best_epoch = best_epoch;
+            self.model = model;
         }
         Ok(report)
     }
@@ -277,30 +376,83 @@ impl Session {
 mod tests {
     use super::*;
     use crate::data::{split, Dataset};
+    use crate::models::net::Arch;
+
+    fn digits() -> crate::data::Splits {
+        split(&Dataset::digits().unwrap(), 0.2, 1).unwrap()
+    }
 
     #[test]
     fn same_seed_same_weights_and_training_lowers_loss() {
-        let d = Dataset::digits().unwrap();
-        let s = split(&d, 0.2, 1).unwrap();
-        let net = NetConfig {
-            hidden: vec![32],
-            dropout: 0.0,
-        };
-        let a = Session::new(&net, 64, 10, 5);
-        let b = Session::new(&net, 64, 10, 5);
-        assert!(
-            a.logits(&s.valid) == b.logits(&s.valid),
-            "same seed gave different weights"
-        );
+        let s = digits();
+        let net = NetConfig::mlp(vec![32], 0.0);
+        let a = Session::new(&net, 64, 10, 5).unwrap();
+        let b = Session::new(&net, 64, 10, 5).unwrap();
+        assert!(a.logits(&s.valid) == b.logits(&s.valid), "same seed gave different weights");
         let mut a = a;
         let (before, _) = a.evaluate(&s.train);
-        let spec = TrainSpec {
-            epochs: 3,
-            ..TrainSpec::default()
-        };
-        a.fit(&s.train, None, &spec, 5, |_, _| true).unwrap();
+        let spec = TrainSpec { epochs: 3, ..TrainSpec::default() };
+        let r = a.fit(&s.train, None, &spec, 5, |_, _| true).unwrap();
         let (after, acc) = a.evaluate(&s.train);
         assert!(after < before * 0.9, "{before} -> {after}");
         assert!(acc > 0.4, "{acc}");
+        assert_eq!(r.batch_loss.len(), 3 * s.train.len().div_ceil(64));
+    }
+
+    #[test]
+    fn per_sample_gradients_stay_in_their_row_unless_batch_norm_mixes_them() {
+        let s = digits();
+        let idx: Vec<usize> = (0..16).collect();
+        let batch = s.train.subset(&idx);
+        let plain = Session::new(&NetConfig::mlp(vec![16], 0.0), 64, 10, 1).unwrap();
+        let (own, cross) = plain.cross_sample_gradients(&batch.features, &batch.labels, &[0, 5]).unwrap();
+        assert!(own > 0.0 && cross == 0.0, "own {own} cross {cross}");
+        let bn = NetConfig { batch_norm: true, ..NetConfig::mlp(vec![16], 0.0) };
+        let mixed = Session::new(&bn, 64, 10, 1).unwrap();
+        let (_, cross) = mixed.cross_sample_gradients(&batch.features, &batch.labels, &[0, 5]).unwrap();
+        assert!(cross > 1e-6, "batch norm should mix samples, cross {cross}");
+    }
+
+    #[test]
+    fn init_well_makes_the_untrained_model_predict_the_priors() {
+        let s = digits();
+        let mut m = Session::new(&NetConfig::mlp(vec![32], 0.0), 64, 10, 2).unwrap();
+        let priors = [0.1f32; 10].map(f32::ln);
+        m.init_well(&priors, 0.0);
+        let (loss, _) = m.evaluate(&s.valid);
+        assert!((loss - 10f64.ln()).abs() < 1e-4, "{loss}");
+    }
+
+    #[test]
+    fn a_cnn_trains_on_8x8_digits() {
+        let s = digits();
+        let cfg = NetConfig {
+            arch: Arch::Cnn { channels: vec![8], hidden: 32 },
+            ..NetConfig::mlp(vec![], 0.0)
+        };
+        let mut m = Session::new(&cfg, 64, 10, 3).unwrap();
+        let spec = TrainSpec { epochs: 2, lr: 3e-3, ..TrainSpec::default() };
+        m.fit(&s.train, Some(&s.valid), &spec, 3, |_, _| true).unwrap();
+        assert!(m.evaluate(&s.valid).1 > 0.5);
+        assert!(Session::new(&cfg, 63, 10, 3).is_err());
+    }
+
+    #[test]
+    fn shifting_moves_pixels_and_fills_with_zeros() {
+        let img = [1.0, 2.0, 3.0, 4.0];
+        let mut out = vec![];
+        shift(&img, 2, 1, 0, &mut out);
+        assert_eq!(out, [0.0, 1.0, 0.0, 3.0]);
+    }
+
+    #[test]
+    fn early_stopping_keeps_the_best_epoch() {
+        let s = digits();
+        let mut m = Session::new(&NetConfig::mlp(vec![32], 0.0), 64, 10, 4).unwrap();
+        let spec = TrainSpec { epochs: 40, lr: 3e-2, early_stopping: 2, ..TrainSpec::default() };
+        let r = m.fit(&s.train, Some(&s.valid), &spec, 4, |_, _| true).unwrap();
+        let best = r.epoch_valid_loss.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!((m.evaluate(&s.valid).0 - best).abs() < 1e-6);
+        assert!(r.epoch_loss.len() < 40, "should have stopped early");
     }
 }

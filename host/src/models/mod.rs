@@ -2,15 +2,17 @@
 //! model must beat (`majority`, `prototype`).
 
 pub mod baselines;
-pub mod mlp;
+pub mod net;
 
 use serde::{Deserialize, Serialize};
+
+use net::{Arch, NetConfig};
 
 /// A `[models.NAME]` table of `art.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ModelSpec {
-    /// A multi-layer perceptron with ReLU and dropout between layers.
+    /// A multi-layer perceptron with ReLU (and optional batch norm, dropout) between layers.
     Mlp {
         /// Widths of the hidden layers.
         #[serde(default = "default_hidden")]
@@ -18,9 +20,34 @@ pub enum ModelSpec {
         /// Dropout probability after each hidden layer.
         #[serde(default)]
         dropout: f64,
+        /// Batch normalisation after each hidden layer.
+        #[serde(default)]
+        batch_norm: bool,
+        /// Multiplies the output layer's initial weights.
+        #[serde(default = "one")]
+        init_scale: f64,
     },
-    /// Multinomial logistic regression (an MLP without hidden layers).
-    Linear {},
+    /// A small convolutional network for square one-channel images (8x8 digits, 28x28 MNIST).
+    Cnn {
+        /// Channels of each 3x3 conv + 2x2 max-pool block.
+        #[serde(default = "default_channels")]
+        channels: Vec<usize>,
+        /// Width of the dense layer after the convolutions.
+        #[serde(default = "default_cnn_hidden")]
+        hidden: usize,
+        /// Dropout after the dense layer.
+        #[serde(default)]
+        dropout: f64,
+        /// Multiplies the output layer's initial weights.
+        #[serde(default = "one")]
+        init_scale: f64,
+    },
+    /// Multinomial logistic regression (no hidden layer).
+    Linear {
+        /// Multiplies the initial weights.
+        #[serde(default = "one")]
+        init_scale: f64,
+    },
     /// Always predicts the class priors of the training split.
     Majority {},
     /// Nearest class centroid.
@@ -30,28 +57,48 @@ pub enum ModelSpec {
 fn default_hidden() -> Vec<usize> {
     vec![128]
 }
+fn default_channels() -> Vec<usize> {
+    vec![16, 32]
+}
+fn default_cnn_hidden() -> usize {
+    64
+}
+fn one() -> f64 {
+    1.0
+}
 
 impl ModelSpec {
     /// The kind, as written in `art.toml`.
     pub fn kind(&self) -> &'static str {
         match self {
             ModelSpec::Mlp { .. } => "mlp",
-            ModelSpec::Linear {} => "linear",
+            ModelSpec::Cnn { .. } => "cnn",
+            ModelSpec::Linear { .. } => "linear",
             ModelSpec::Majority {} => "majority",
             ModelSpec::Prototype {} => "prototype",
         }
     }
 
-    /// The network shape for trainable kinds; `None` for baselines, which do not train.
-    pub fn net(&self) -> Option<mlp::NetConfig> {
+    /// The network for trainable kinds; `None` for baselines, which do not train.
+    pub fn net(&self) -> Option<NetConfig> {
         match self {
-            ModelSpec::Mlp { hidden, dropout } => Some(mlp::NetConfig {
-                hidden: hidden.clone(),
+            ModelSpec::Mlp { hidden, dropout, batch_norm, init_scale } => Some(NetConfig {
+                arch: Arch::Mlp { hidden: hidden.clone() },
                 dropout: *dropout,
+                batch_norm: *batch_norm,
+                init_scale: *init_scale,
             }),
-            ModelSpec::Linear {} => Some(mlp::NetConfig {
-                hidden: vec![],
+            ModelSpec::Cnn { channels, hidden, dropout, init_scale } => Some(NetConfig {
+                arch: Arch::Cnn { channels: channels.clone(), hidden: *hidden },
+                dropout: *dropout,
+                batch_norm: false,
+                init_scale: *init_scale,
+            }),
+            ModelSpec::Linear { init_scale } => Some(NetConfig {
+                arch: Arch::Mlp { hidden: vec![] },
                 dropout: 0.0,
+                batch_norm: false,
+                init_scale: *init_scale,
             }),
             ModelSpec::Majority {} | ModelSpec::Prototype {} => None,
         }
@@ -59,13 +106,27 @@ impl ModelSpec {
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), String> {
-        if let ModelSpec::Mlp { hidden, dropout } = self {
-            if hidden.contains(&0) {
-                return Err("hidden layer widths must be >= 1".into());
+        let (widths, dropout, scale): (Vec<usize>, f64, f64) = match self {
+            ModelSpec::Mlp { hidden, dropout, init_scale, .. } => (hidden.clone(), *dropout, *init_scale),
+            ModelSpec::Cnn { channels, hidden, dropout, init_scale } => {
+                if channels.is_empty() {
+                    return Err("a cnn needs at least one conv block in `channels`".into());
+                }
+                let mut w = channels.clone();
+                w.push(*hidden);
+                (w, *dropout, *init_scale)
             }
-            if !(0.0..1.0).contains(dropout) {
-                return Err(format!("dropout must be in [0, 1), got {dropout}"));
-            }
+            ModelSpec::Linear { init_scale } => (vec![], 0.0, *init_scale),
+            ModelSpec::Majority {} | ModelSpec::Prototype {} => return Ok(()),
+        };
+        if widths.contains(&0) {
+            return Err("layer widths and channel counts must be >= 1".into());
+        }
+        if !(0.0..1.0).contains(&dropout) {
+            return Err(format!("dropout must be in [0, 1), got {dropout}"));
+        }
+        if !(scale.is_finite() && scale >= 0.0) {
+            return Err(format!("init_scale must be a finite number >= 0, got {scale}"));
         }
         Ok(())
     }

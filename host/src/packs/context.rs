@@ -93,8 +93,7 @@ impl StepContext for HostCtx<'_, '_> {
 
     fn model_init(&mut self, seed: u64) -> RResult<(), RString> {
         guard(|| {
-            self.cx.session()?.reinit(seed);
-            Ok(())
+            self.cx.session()?.reinit(seed)
         })
     }
 
@@ -171,7 +170,7 @@ impl StepContext for HostCtx<'_, '_> {
 
     fn earlier_metrics(&self, step_id: RStr<'_>) -> ROption<RVec<Metric>> {
         (self.cx.earlier)(step_id.as_str())
-            .map(|m| m.into_iter().map(|(k, v)| Metric::new(k, v)).collect())
+            .map(|e| e.metrics.into_iter().map(|(k, v)| Metric::new(k, v)).collect())
             .into()
     }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::{parse_config, Builtin, ConfigError, RecipeStep, StepCx};
 use crate::models::baselines::{Majority, Prototype};
 use crate::models::loss_and_accuracy;
-use crate::models::mlp::NetConfig;
+use crate::models::net::NetConfig;
 use crate::train::{Session, TrainSpec};
 
 /// The step's registration.
@@ -77,11 +77,8 @@ impl RecipeStep for Config {
                     (m.logits(train), m.logits(valid))
                 }
                 _ => {
-                    let net = NetConfig {
-                        hidden: vec![],
-                        dropout: 0.0,
-                    };
-                    let mut s = Session::new(&net, train.num_features, classes, cx.seed);
+                    let net = NetConfig::mlp(vec![], 0.0);
+                    let mut s = Session::new(&net, train.num_features, classes, cx.seed)?;
                     let spec = TrainSpec {
                         epochs: self.linear_epochs,
                         lr: self.linear_lr,

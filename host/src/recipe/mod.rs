@@ -1,11 +1,18 @@
 //! The built-in recipe: Karpathy's steps as code, one file each. Every step has defaults that
 //! make sense without config and a typical check it brings when the project names none.
 
+pub mod batch_independence;
 pub mod check_loss_on_init;
 pub mod data_analysis;
 pub mod evaluate_baseline;
+pub mod init_well;
+pub mod input_independent_baseline;
 pub mod overfit;
 pub mod overfit_one_batch;
+pub mod regularize;
+pub mod squeeze;
+pub mod trials;
+pub mod tune;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -74,9 +81,24 @@ pub struct StepCx<'a> {
     pub metrics: BTreeMap<String, f64>,
     /// Curves recorded so far.
     pub series: Vec<SeriesRecord>,
-    /// Metrics of earlier steps, by step id.
-    pub earlier: &'a dyn Fn(&str) -> Option<BTreeMap<String, f64>>,
+    /// Results of earlier steps, by step id (this run's, else the latest stored).
+    pub earlier: &'a dyn Fn(&str) -> Option<Earlier>,
+    /// Structured results for later steps and the store (e.g. `best_config`).
+    pub extra: serde_json::Value,
+    /// Digest of the dataset (part of trial fingerprints).
+    pub dataset_digest: String,
+    /// Where finished trials are kept so that a config is never trained twice.
+    pub trial_dir: PathBuf,
     session: Option<Session>,
+}
+
+/// What a later step can see of an earlier one.
+#[derive(Debug, Clone, Default)]
+pub struct Earlier {
+    /// Its metrics.
+    pub metrics: BTreeMap<String, f64>,
+    /// Its structured results.
+    pub extra: serde_json::Value,
 }
 
 impl<'a> StepCx<'a> {
@@ -87,7 +109,7 @@ impl<'a> StepCx<'a> {
         model: Option<(&'a str, &'a ModelSpec)>,
         seed: u64,
         artifact_dir: PathBuf,
-        earlier: &'a dyn Fn(&str) -> Option<BTreeMap<String, f64>>,
+        earlier: &'a dyn Fn(&str) -> Option<Earlier>,
     ) -> Self {
         Self {
             step_id,
@@ -98,6 +120,9 @@ impl<'a> StepCx<'a> {
             metrics: BTreeMap::new(),
             series: Vec::new(),
             earlier,
+            extra: serde_json::Value::Null,
+            dataset_digest: String::new(),
+            trial_dir: PathBuf::new(),
             session: None,
         }
     }
@@ -120,19 +145,29 @@ impl<'a> StepCx<'a> {
     /// The step's network, created (with the step's seed) on first use.
     pub fn session(&mut self) -> Result<&mut Session, String> {
         if self.session.is_none() {
-            let (name, spec) = self.model.ok_or(
-                "this step needs a model: add `model = \"NAME\"` and a [models.NAME] table",
-            )?;
-            let net = spec.net().ok_or_else(|| {
-                format!(
-                    "model `{name}` is a `{}` baseline, which does not train; use an mlp or linear model",
-                    spec.kind()
-                )
-            })?;
-            let s = &self.splits.train;
-            self.session = Some(Session::new(&net, s.num_features, s.num_classes, self.seed));
+            let net = self.net_config()?;
+            self.session = Some(self.new_session(&net, self.seed)?);
         }
         Ok(self.session.as_mut().expect("created above"))
+    }
+
+    /// The step's network config, or why it has none.
+    pub fn net_config(&self) -> Result<crate::models::net::NetConfig, String> {
+        let (name, spec) = self
+            .model
+            .ok_or("this step needs a model: add `model = \"NAME\"` and a [models.NAME] table")?;
+        spec.net().ok_or_else(|| {
+            format!(
+                "model `{name}` is a `{}` baseline, which does not train; use an mlp, cnn or linear model",
+                spec.kind()
+            )
+        })
+    }
+
+    /// A fresh network of the step's model with `seed` (not the step's shared one).
+    pub fn new_session(&self, net: &crate::models::net::NetConfig, seed: u64) -> Result<Session, String> {
+        let s = &self.splits.train;
+        Session::new(net, s.num_features, s.num_classes, seed)
     }
 
     /// Records loss and accuracy of the step's network on both splits, as `train.*`, `valid.*`.
@@ -181,9 +216,15 @@ pub fn builtins() -> &'static [Builtin] {
     &[
         data_analysis::BUILTIN,
         evaluate_baseline::BUILTIN,
+        input_independent_baseline::BUILTIN,
         check_loss_on_init::BUILTIN,
+        init_well::BUILTIN,
+        batch_independence::BUILTIN,
         overfit_one_batch::BUILTIN,
         overfit::BUILTIN,
+        regularize::BUILTIN,
+        tune::BUILTIN,
+        squeeze::BUILTIN,
     ]
 }
 

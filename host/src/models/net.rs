@@ -1,0 +1,210 @@
+//! The burn networks behind `mlp`, `linear` and `cnn`.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Which layers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arch {
+    /// Linear layers with ReLU between them; no hidden layer = logistic regression.
+    Mlp {
+        /// Hidden widths.
+        hidden: Vec<usize>,
+    },
+    /// 3x3 convolutions (same padding, ReLU, 2x2 max-pool) over a square one-channel image,
+    /// then one hidden dense layer.
+    Cnn {
+        /// Output channels of each conv block.
+        channels: Vec<usize>,
+        /// Width of the dense layer after the convolutions.
+        hidden: usize,
+    },
+}
+
+/// Shape and initialisation of a network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetConfig {
+    /// Layers.
+    pub arch: Arch,
+    /// Dropout after each hidden dense layer.
+    pub dropout: f64,
+    /// Batch normalisation after each hidden dense layer (it mixes samples in training mode).
+    pub batch_norm: bool,
+    /// Multiplies the output layer's initial weights (1 = burn's Kaiming-uniform default).
+    pub init_scale: f64,
+}
+
+impl NetConfig {
+    /// A plain MLP.
+    pub fn mlp(hidden: Vec<usize>, dropout: f64) -> Self {
+        Self {
+            arch: Arch::Mlp { hidden },
+            dropout,
+            batch_norm: false,
+            init_scale: 1.0,
+        }
+    }
+}
+
+/// A dense stack: the MLP itself, and the head of the CNN.
+#[derive(Module, Debug)]
+pub struct Dense {
+    layers: Vec<Linear>,
+    norms: Vec<BatchNorm>,
+    dropout: Dropout,
+}
+
+impl Dense {
+    fn new(widths: &[usize], cfg: &NetConfig, device: &Device) -> Self {
+        let n = widths.len() - 1;
+        let layers = widths
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| {
+                let layer = LinearConfig::new(w[0], w[1]).init(device);
+                if i + 1 == n && cfg.init_scale != 1.0 {
+                    let s = cfg.init_scale as f32;
+                    Linear {
+                        weight: layer.weight.map(|t| t * s),
+                        bias: layer.bias,
+                    }
+                } else {
+                    layer
+                }
+            })
+            .collect();
+        let norms = if cfg.batch_norm {
+            widths[1..n].iter().map(|&w| BatchNormConfig::new(w).init(device)).collect()
+        } else {
+            vec![]
+        };
+        Self {
+            layers,
+            norms,
+            dropout: DropoutConfig::new(cfg.dropout).init(),
+        }
+    }
+
+    fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(x);
+            if i < last {
+                if let Some(norm) = self.norms.get(i) {
+                    x = norm.forward(x);
+                }
+                x = self.dropout.forward(relu(x));
+            }
+        }
+        x
+    }
+
+    fn set_output_bias(self, bias: &[f32], weight_scale: f32, device: &Device) -> Self {
+        let mut layers = self.layers;
+        if let Some(last) = layers.pop() {
+            let b = Tensor::<1>::from_data(TensorData::new(bias.to_vec(), [bias.len()]), device);
+            layers.push(Linear {
+                weight: last.weight.map(|w| w * weight_scale),
+                bias: last.bias.map(|p| p.map(|_| b)),
+            });
+        }
+        Self { layers, ..self }
+    }
+}
+
+/// Convolution blocks then a dense head.
+#[derive(Module, Debug)]
+pub struct Cnn {
+    convs: Vec<Conv2d>,
+    pool: MaxPool2d,
+    head: Dense,
+    side: usize,
+}
+
+/// A network of either architecture.
+#[derive(Module, Debug)]
+pub enum Net {
+    /// Dense only.
+    Mlp(Dense),
+    /// Convolutional.
+    Cnn(Cnn),
+}
+
+/// The side of a square image with `features` pixels, if it is one.
+pub fn image_side(features: usize) -> Option<usize> {
+    let side = (features as f64).sqrt().round() as usize;
+    (side * side == features && side >= 2).then_some(side)
+}
+
+impl Net {
+    /// A freshly initialised network; `Err` when the architecture does not fit the data.
+    pub fn new(cfg: &NetConfig, inputs: usize, classes: usize, device: &Device) -> Result<Self, String> {
+        match &cfg.arch {
+            Arch::Mlp { hidden } => {
+                let mut widths = vec![inputs];
+                widths.extend(hidden);
+                widths.push(classes);
+                Ok(Net::Mlp(Dense::new(&widths, cfg, device)))
+            }
+            Arch::Cnn { channels, hidden } => {
+                let side = image_side(inputs).ok_or_else(|| {
+                    format!("a cnn needs square one-channel images; {inputs} features is not a square")
+                })?;
+                let mut c_in = 1;
+                let mut s = side;
+                let mut convs = Vec::new();
+                for &c in channels {
+                    convs.push(
+                        Conv2dConfig::new([c_in, c], [3, 3])
+                            .with_padding(PaddingConfig2d::Same)
+                            .init(device),
+                    );
+                    c_in = c;
+                    s = (s / 2).max(1);
+                }
+                let flat = c_in * s * s;
+                Ok(Net::Cnn(Cnn {
+                    convs,
+                    pool: MaxPool2dConfig::new([2, 2]).init(),
+                    head: Dense::new(&[flat, *hidden, classes], cfg, device),
+                    side,
+                }))
+            }
+        }
+    }
+
+    /// Logits for a `[batch, inputs]` tensor.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Net::Mlp(d) => d.forward(x),
+            Net::Cnn(c) => {
+                let [b, _] = x.dims();
+                let mut h: Tensor<4> = x.reshape([b, 1, c.side, c.side]);
+                for conv in &c.convs {
+                    h = relu(conv.forward(h));
+                    let [_, _, hh, _] = h.dims();
+                    if hh >= 2 {
+                        h = c.pool.forward(h);
+                    }
+                }
+                let [b, ch, hh, ww] = h.dims();
+                c.head.forward(h.reshape([b, ch * hh * ww]))
+            }
+        }
+    }
+
+    /// Sets the output bias (to log class priors: "init well") and scales the output weights.
+    pub fn with_output_bias(self, bias: &[f32], weight_scale: f32, device: &Device) -> Self {
+        match self {
+            Net::Mlp(d) => Net::Mlp(d.set_output_bias(bias, weight_scale, device)),
+            Net::Cnn(c) => Net::Cnn(Cnn {
+                head: c.head.set_output_bias(bias, weight_scale, device),
+                ..c
+            }),
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Trials: one training run of the step's model with some overrides. Shared by `regularize`,
+//! `tune` and `squeeze`. Every finished trial is kept in `.art/trials/<step>/<fingerprint>.json`
+//! and reused, so a config that was already tried is never trained again.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::StepCx;
+use crate::models::net::{Arch, NetConfig};
+use crate::train::{Session, TrainSpec};
+
+/// Changes to the step's model and training: what a trial tries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    /// Epochs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+    /// Learning rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// Batch size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    /// L2 weight decay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// Random image shifts of up to this many pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub augment_shift: Option<usize>,
+    /// Early-stopping patience in epochs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<usize>,
+    /// Dropout of the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f64>,
+    /// Hidden widths (mlp) or dense width (cnn, first value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Vec<usize>>,
+}
+
+impl Overrides {
+    /// `other`'s values where set, else `self`'s.
+    pub fn then(&self, other: &Overrides) -> Overrides {
+        Overrides {
+            epochs: other.epochs.or(self.epochs),
+            lr: other.lr.or(self.lr),
+            batch_size: other.batch_size.or(self.batch_size),
+            weight_decay: other.weight_decay.or(self.weight_decay),
+            augment_shift: other.augment_shift.or(self.augment_shift),
+            early_stopping: other.early_stopping.or(self.early_stopping),
+            dropout: other.dropout.or(self.dropout),
+            hidden: other.hidden.clone().or_else(|| self.hidden.clone()),
+        }
+    }
+
+    /// The network and training spec these overrides make of a base.
+    pub fn apply(&self, net: &NetConfig, base: &TrainSpec) -> Result<(NetConfig, TrainSpec), String> {
+        let mut net = net.clone();
+        if let Some(d) = self.dropout {
+            if !(0.0..1.0).contains(&d) {
+                return Err(format!("dropout must be in [0, 1), got {d}"));
+            }
+            net.dropout = d;
+        }
+        if let Some(h) = &self.hidden {
+            if h.contains(&0) {
+                return Err("hidden widths must be >= 1".into());
+            }
+            match &mut net.arch {
+                Arch::Mlp { hidden } => *hidden = h.clone(),
+                Arch::Cnn { hidden, .. } => *hidden = *h.first().ok_or("hidden must not be empty for a cnn")?,
+            }
+        }
+        let spec = TrainSpec {
+            epochs: self.epochs.unwrap_or(base.epochs),
+            lr: self.lr.unwrap_or(base.lr),
+            batch_size: self.batch_size.unwrap_or(base.batch_size),
+            weight_decay: self.weight_decay.unwrap_or(base.weight_decay),
+            augment_shift: self.augment_shift.unwrap_or(base.augment_shift),
+            early_stopping: self.early_stopping.unwrap_or(base.early_stopping),
+        };
+        spec.validate()?;
+        Ok((net, spec))
+    }
+
+    /// Canonical text, for deduplication and messages.
+    pub fn canonical(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A finished trial.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrialResult {
+    /// What was tried (relative to the step's model and base training).
+    pub overrides: Overrides,
+    /// Seed of the trial.
+    pub seed: u64,
+    /// `train.*`, `valid.*`, `epochs`, `best_epoch`.
+    pub metrics: BTreeMap<String, f64>,
+    /// Per-epoch validation accuracy.
+    #[serde(default)]
+    pub valid_accuracy_curve: Vec<f64>,
+    /// Whether it came from the trial store instead of being trained now.
+    #[serde(default, skip_serializing)]
+    pub cached: bool,
+}
+
+fn fingerprint(cx: &StepCx<'_>, net: &NetConfig, spec: &TrainSpec, seed: u64) -> String {
+    let text = format!(
+        "{net:?}|{}|{}|{seed}|{}|{}",
+        serde_json::to_string(spec).unwrap_or_default(),
+        cx.dataset_digest,
+        cx.splits.valid.len(),
+        env!("CARGO_PKG_VERSION")
+    );
+    format!("{:x}", Sha256::digest(text.as_bytes()))
+}
+
+/// Runs (or reuses) one trial; `keep` receives the trained session when one was trained.
+pub fn run(
+    cx: &StepCx<'_>,
+    base_net: &NetConfig,
+    base: &TrainSpec,
+    overrides: &Overrides,
+    seed: u64,
+    keep: Option<&mut Option<Session>>,
+) -> Result<TrialResult, String> {
+    let (net, spec) = overrides.apply(base_net, base)?;
+    let fp = fingerprint(cx, &net, &spec, seed);
+    let file = cx.trial_dir.join(format!("{fp}.json"));
+    if keep.is_none() {
+        if let Some(mut r) = std::fs::read(&file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<TrialResult>(&b).ok())
+        {
+            r.cached = true;
+            return Ok(r);
+        }
+    }
+    let splits = cx.splits;
+    let mut s = cx.new_session(&net, seed)?;
+    let report = s.fit(&splits.train, Some(&splits.valid), &spec, seed, |_, _| true)?;
+    let (tl, ta) = s.evaluate(&splits.train);
+    let (vl, va) = s.evaluate(&splits.valid);
+    let metrics: BTreeMap<String, f64> = [
+        ("train.loss", tl),
+        ("train.accuracy", ta),
+        ("valid.loss", vl),
+        ("valid.accuracy", va),
+        ("epochs", report.epoch_loss.len() as f64),
+        ("best_epoch", report.best_epoch as f64),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let result = TrialResult {
+        overrides: overrides.clone(),
+        seed,
+        metrics,
+        valid_accuracy_curve: report.epoch_valid_accuracy,
+        cached: false,
+    };
+    if !file.exists() {
+        crate::store::write_new(&cx.trial_dir, &format!("{fp}.json"), &result)
+            .map_err(|e| format!("cannot store the trial: {e}"))?;
+    }
+    if let Some(k) = keep {
+        *k = Some(s);
+    }
+    Ok(result)
+}
+
+/// Picks the best trial by `metric` (higher is better unless the name ends in `loss`).
+pub fn best<'r>(results: &'r [TrialResult], metric: &str) -> Option<&'r TrialResult> {
+    let lower = metric.ends_with("loss");
+    results
+        .iter()
+        .filter(|r| r.metrics.get(metric).is_some_and(|v| v.is_finite()))
+        .max_by(|a, b| {
+            let (x, y) = (a.metrics[metric], b.metrics[metric]);
+            if lower { y.total_cmp(&x) } else { x.total_cmp(&y) }
+        })
+}
+
+/// Records the chosen trial's metrics as the step's own, plus one line per trial.
+pub fn report(cx: &mut StepCx<'_>, results: &[TrialResult], chosen: &TrialResult, select: &str) {
+    for (k, v) in &chosen.metrics {
+        cx.metric(k.clone(), *v);
+    }
+    cx.metric("trials.total", results.len() as f64);
+    cx.metric("trials.cached", results.iter().filter(|r| r.cached).count() as f64);
+    for (i, r) in results.iter().enumerate() {
+        if let Some(v) = r.metrics.get(select) {
+            cx.metric(format!("trial.{i}.{select}"), *v);
+        }
+    }
+    let xs: Vec<f64> = (0..results.len()).map(|i| i as f64).collect();
+    let ys: Vec<f64> = results.iter().map(|r| r.metrics.get(select).copied().unwrap_or(f64::NAN)).collect();
+    cx.series(&format!("trial_{select}"), xs, ys);
+    if !chosen.valid_accuracy_curve.is_empty() {
+        let n = chosen.valid_accuracy_curve.len();
+        cx.series("best_valid_accuracy", (1..=n).map(|e| e as f64).collect(), chosen.valid_accuracy_curve.clone());
+    }
+    cx.extra = serde_json::json!({
+        "best_config": chosen.overrides,
+        "select": select,
+        "trials": results.iter().map(|r| serde_json::json!({
+            "overrides": r.overrides, "seed": r.seed, "metrics": r.metrics, "cached": r.cached
+        })).collect::<Vec<_>>(),
+    });
+}
+
+/// The best config an earlier step (`regularize`, `tune`) reported.
+pub fn best_config_of(cx: &StepCx<'_>, step: &str) -> Result<Overrides, String> {
+    let e = (cx.earlier)(step).ok_or_else(|| format!("no step `{step}` has run in this project"))?;
+    let best = e
+        .extra
+        .get("best_config")
+        .ok_or_else(|| format!("step `{step}` reported no best_config (only regularize and tune do)"))?;
+    serde_json::from_value(best.clone()).map_err(|err| format!("best_config of `{step}` is unreadable: {err}"))
+}
