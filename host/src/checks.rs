@@ -275,14 +275,14 @@ impl CheckExpr {
 
 /// Numbers as people read them: four significant digits, scientific when tiny or huge.
 pub fn fmt_num(v: f64) -> String {
-    if v == 0.0 || (1e-3..1e5).contains(&v.abs()) {
+    // A value that is short when written exactly (a threshold like 0.99999) is shown exactly.
+    let exact = format!("{v}");
+    if exact.len() <= 8 {
+        return exact;
+    }
+    if (1e-3..1e5).contains(&v.abs()) {
         let s = format!("{v:.4}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        if s.is_empty() || s == "-" {
-            "0".into()
-        } else {
-            s.to_owned()
-        }
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
     } else {
         format!("{v:.3e}")
     }

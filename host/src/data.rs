@@ -230,6 +230,184 @@ fn parse_csv(origin: &str, text: &str, label_first: bool) -> Result<Dataset, Dat
     })
 }
 
+/// Reads an IDX file pair (MNIST layout: u8 images of any shape, u8 labels), plain or gzipped.
+pub fn from_idx(images: &Path, labels: &Path, scale: f32) -> Result<Dataset, DataError> {
+    let (dims, pixels) = read_idx(images)?;
+    let (ldims, raw_labels) = read_idx(labels)?;
+    let origin = images.display().to_string();
+    let invalid = |reason: String| DataError::Invalid {
+        origin: origin.clone(),
+        reason,
+    };
+    if dims.len() < 2 {
+        return Err(invalid(format!(
+            "an image file has at least 2 dimensions, this one has {}",
+            dims.len()
+        )));
+    }
+    if ldims.len() != 1 {
+        return Err(DataError::Invalid {
+            origin: labels.display().to_string(),
+            reason: format!("a label file has 1 dimension, this one has {}", ldims.len()),
+        });
+    }
+    if ldims[0] != dims[0] {
+        return Err(invalid(format!(
+            "{} images but {} labels in {}",
+            dims[0],
+            ldims[0],
+            labels.display()
+        )));
+    }
+    let labels: Vec<u32> = raw_labels.iter().map(|&l| u32::from(l)).collect();
+    let num_classes = labels.iter().copied().max().unwrap_or(0) as usize + 1;
+    if num_classes < 2 {
+        return Err(invalid("needs at least two classes".into()));
+    }
+    Ok(Dataset {
+        name: images
+            .file_name()
+            .map_or(origin.clone(), |f| f.to_string_lossy().into_owned()),
+        features: pixels.iter().map(|&p| f32::from(p) * scale).collect(),
+        num_features: dims[1..].iter().product(),
+        labels,
+        num_classes,
+    })
+}
+
+/// One IDX file: its dimensions and its u8 payload.
+fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    let raw = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let origin = path.display().to_string();
+    let invalid = |reason: String| DataError::Invalid {
+        origin: origin.clone(),
+        reason,
+    };
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| invalid(format!("truncated or damaged gzip data: {e}")))?;
+        out
+    } else {
+        raw
+    };
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+        return Err(invalid(
+            "not an IDX file: it must start with two zero bytes, a type byte and a dimension count"
+                .into(),
+        ));
+    }
+    if bytes[2] != 0x08 {
+        return Err(invalid(format!(
+            "IDX element type 0x{:02x} is not supported (only unsigned bytes, 0x08)",
+            bytes[2]
+        )));
+    }
+    let ndims = usize::from(bytes[3]);
+    let header = 4 + 4 * ndims;
+    if ndims == 0 || bytes.len() < header {
+        return Err(invalid(format!(
+            "IDX header declares {ndims} dimensions but the file is too short"
+        )));
+    }
+    let dims: Vec<usize> = (0..ndims)
+        .map(|i| {
+            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
+        })
+        .collect();
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| invalid("IDX dimensions overflow".into()))?;
+    let payload = &bytes[header..];
+    if payload.len() != expected {
+        return Err(invalid(format!(
+            "IDX dimensions {dims:?} need {expected} bytes of data, the file has {}",
+            payload.len()
+        )));
+    }
+    Ok((dims, payload.to_vec()))
+}
+
+/// Loads the dataset a project's `[data]` describes and splits it: source, `scale`,
+/// `max_rows`, the stratified split, `normalize` (statistics from train only) and the
+/// `shuffle_labels` debugging aid.
+pub fn load(
+    spec: &crate::project::DataSpec,
+    dir: &Path,
+    seed: u64,
+) -> Result<(Dataset, Splits), DataError> {
+    let mut data = if let Some(csv) = &spec.csv {
+        Dataset::from_csv(&dir.join(csv), spec.label_column == "first", spec.scale)?
+    } else if let (Some(images), Some(labels)) = (&spec.idx_images, &spec.idx_labels) {
+        from_idx(&dir.join(images), &dir.join(labels), spec.scale)?
+    } else {
+        let mut d = Dataset::digits()?;
+        if spec.scale != 1.0 {
+            d.features.iter_mut().for_each(|v| *v *= spec.scale);
+        }
+        d
+    };
+    if let Some(max) = spec.max_rows.filter(|&m| m < data.len()) {
+        let mut idx: Vec<usize> = (0..data.len()).collect();
+        idx.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ 0x6d61_7872));
+        idx.truncate(max);
+        idx.sort_unstable();
+        data = data.subset(&idx);
+    }
+    let mut splits = split(&data, spec.valid_ratio, seed)?;
+    normalize(&mut splits, &spec.normalize);
+    if spec.shuffle_labels {
+        splits
+            .train
+            .labels
+            .shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed ^ 0x6c61_6265));
+    }
+    Ok((data, splits))
+}
+
+/// Per-feature normalisation with statistics of the training split, applied to both splits.
+fn normalize(splits: &mut Splits, how: &str) {
+    let f = splits.train.num_features;
+    let n = splits.train.len().max(1) as f64;
+    let (shift, scale): (Vec<f32>, Vec<f32>) = match how {
+        "standard" => (0..f)
+            .map(|j| {
+                let col =
+                    || (0..splits.train.len()).map(|i| f64::from(splits.train.features[i * f + j]));
+                let mean = col().sum::<f64>() / n;
+                let var = col().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+                let std = var.sqrt();
+                (
+                    mean as f32,
+                    if std > 0.0 { (1.0 / std) as f32 } else { 0.0 },
+                )
+            })
+            .unzip(),
+        "minmax" => (0..f)
+            .map(|j| {
+                let col = (0..splits.train.len()).map(|i| splits.train.features[i * f + j]);
+                let (lo, hi) = col.fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), v| {
+                    (l.min(v), h.max(v))
+                });
+                (lo, if hi > lo { 1.0 / (hi - lo) } else { 0.0 })
+            })
+            .unzip(),
+        _ => return,
+    };
+    for d in [&mut splits.train, &mut splits.valid] {
+        for row in d.features.chunks_exact_mut(f) {
+            for ((v, s), k) in row.iter_mut().zip(&shift).zip(&scale) {
+                *v = (*v - s) * k;
+            }
+        }
+    }
+}
+
 /// A train/valid split of one dataset.
 #[derive(Debug, Clone)]
 pub struct Splits {
@@ -301,6 +479,64 @@ mod tests {
         for (count, all) in a.valid.class_counts().iter().zip(d.class_counts()) {
             assert_eq!(*count, (all as f64 * 0.2).round() as usize);
         }
+    }
+
+    fn idx_bytes(magic: [u8; 4], dims: &[u32], payload: &[u8]) -> Vec<u8> {
+        let mut b = magic.to_vec();
+        for d in dims {
+            b.extend(d.to_be_bytes());
+        }
+        b.extend(payload);
+        b
+    }
+
+    #[test]
+    fn idx_files_plain_and_gzipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = idx_bytes(
+            [0, 0, 8, 3],
+            &[3, 2, 2],
+            &[0, 255, 0, 255, 1, 2, 3, 4, 9, 9, 9, 9],
+        );
+        let lab = idx_bytes([0, 0, 8, 1], &[3], &[0, 1, 2]);
+        let (ip, lp) = (dir.path().join("i.idx"), dir.path().join("l.idx.gz"));
+        std::fs::write(&ip, &img).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &lab).unwrap();
+        std::fs::write(&lp, gz.finish().unwrap()).unwrap();
+        let d = from_idx(&ip, &lp, 1.0 / 255.0).unwrap();
+        assert_eq!((d.len(), d.num_features, d.num_classes), (3, 4, 3));
+        assert_eq!(d.row(0)[1], 1.0);
+
+        std::fs::write(&ip, idx_bytes([0, 0, 8, 3], &[3, 2, 2], &[1, 2])).unwrap();
+        let e = from_idx(&ip, &lp, 1.0).unwrap_err().to_string();
+        assert!(e.contains("need 12 bytes") && e.contains("i.idx"), "{e}");
+        std::fs::write(&ip, b"PK\x03\x04junk").unwrap();
+        let e = from_idx(&ip, &lp, 1.0).unwrap_err().to_string();
+        assert!(e.contains("not an IDX file"), "{e}");
+        std::fs::write(&ip, gz_truncated(&img)).unwrap();
+        let e = from_idx(&ip, &lp, 1.0).unwrap_err().to_string();
+        assert!(e.contains("gzip"), "{e}");
+    }
+
+    fn gz_truncated(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, bytes).unwrap();
+        let full = gz.finish().unwrap();
+        full[..full.len() / 2].to_vec()
+    }
+
+    #[test]
+    fn standard_normalisation_uses_train_statistics() {
+        let d = Dataset::digits().unwrap();
+        let mut s = split(&d, 0.2, 3).unwrap();
+        normalize(&mut s, "standard");
+        let f = s.train.num_features;
+        let col: Vec<f32> = (0..s.train.len())
+            .map(|i| s.train.features[i * f + 20])
+            .collect();
+        let mean = col.iter().sum::<f32>() / col.len() as f32;
+        assert!(mean.abs() < 1e-4, "{mean}");
     }
 
     #[test]

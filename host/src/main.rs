@@ -120,13 +120,17 @@ fn run(dir: &Path, opts: RunOptions, json: bool) -> Result<ExitCode> {
 }
 
 /// Metrics worth a column in the summary, in order of preference.
-const HEADLINE: [&str; 6] = [
+const HEADLINE: [&str; 10] = [
     "valid.accuracy",
     "train.loss",
     "init.loss",
+    "input.gain",
+    "batch.cross_grad",
     "lr.suggested",
+    "squeeze.gain",
     "data.leakage",
     "train.accuracy",
+    "stress.value",
 ];
 
 fn print_summary(r: &RunReport) {
@@ -138,7 +142,7 @@ fn print_summary(r: &RunReport) {
     }
     println!();
     println!(
-        "{:<22} {:<28} {:<8} {:>8}  {:<44} checks",
+        "{:<26} {:<36} {:<8} {:>8}  {:<44} checks",
         "step", "uses", "status", "time", "metrics"
     );
     for s in &r.steps {
@@ -149,7 +153,7 @@ fn print_summary(r: &RunReport) {
             .collect();
         let passed = s.checks.iter().filter(|c| c.passed).count();
         println!(
-            "{:<22} {:<28} {:<8} {:>6.2}s  {:<44} {}/{}",
+            "{:<26} {:<36} {:<8} {:>7.2}s  {:<44} {}/{}",
             s.step_id,
             s.uses,
             s.status.as_str(),
@@ -192,7 +196,7 @@ fn status(dir: &Path, json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<22} {:<28} {:<8} {:<21} {:<44}",
+        "{:<26} {:<36} {:<8} {:<21} {:<44}",
         "step", "uses", "status", "when", "metrics"
     );
     for s in &st.steps {
@@ -202,7 +206,7 @@ fn status(dir: &Path, json: bool) -> Result<ExitCode> {
             .take(2)
             .collect();
         println!(
-            "{:<22} {:<28} {:<8} {:<21} {:<44}",
+            "{:<26} {:<36} {:<8} {:<21} {:<44}",
             s.step_id,
             s.uses,
             s.status.map_or("never run", |x| x.as_str()),

@@ -42,7 +42,8 @@ pub struct ProjectMeta {
     pub continue_on_failure: bool,
 }
 
-/// `[data]`.
+/// `[data]`. Exactly one source: `builtin`, `csv` or `idx_images` + `idx_labels`; none means
+/// the embedded `digits`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
@@ -55,16 +56,35 @@ pub struct DataSpec {
     /// Where the label is in each CSV row: `last` (default) or `first`.
     #[serde(default = "default_label_column")]
     pub label_column: String,
+    /// An IDX image file (MNIST layout, plain or gzipped).
+    #[serde(default)]
+    pub idx_images: Option<PathBuf>,
+    /// The IDX label file that goes with `idx_images`.
+    #[serde(default)]
+    pub idx_labels: Option<PathBuf>,
     /// Multiplies every feature (e.g. `0.00392156` for 0..255 pixels).
     #[serde(default = "one")]
     pub scale: f32,
+    /// `none`, `standard` (per-feature z-score) or `minmax` (per-feature to 0..1); the
+    /// statistics come from the training split only.
+    #[serde(default = "default_normalize")]
+    pub normalize: String,
+    /// Keep at most this many rows (a seeded random subset).
+    #[serde(default)]
+    pub max_rows: Option<usize>,
     /// Fraction of each class held out for validation.
     #[serde(default = "default_valid_ratio")]
     pub valid_ratio: f64,
+    /// Debugging aid: shuffle the training labels (a model can then only memorise).
+    #[serde(default)]
+    pub shuffle_labels: bool,
 }
 
 fn default_label_column() -> String {
     "last".into()
+}
+fn default_normalize() -> String {
+    "none".into()
 }
 fn one() -> f32 {
     1.0
@@ -76,11 +96,16 @@ fn default_valid_ratio() -> f64 {
 impl Default for DataSpec {
     fn default() -> Self {
         Self {
-            builtin: Some("digits".into()),
+            builtin: None,
             csv: None,
             label_column: default_label_column(),
+            idx_images: None,
+            idx_labels: None,
             scale: 1.0,
+            normalize: default_normalize(),
+            max_rows: None,
             valid_ratio: default_valid_ratio(),
+            shuffle_labels: false,
         }
     }
 }
@@ -290,28 +315,52 @@ impl Project {
 
     fn check_data(&self) -> Result<(), ProjectError> {
         let d = &self.data;
-        let msg = match (&d.builtin, &d.csv) {
-            (Some(_), Some(_)) => Some("set either `builtin` or `csv`, not both".to_owned()),
-            (None, None) => Some("set `builtin = \"digits\"` or `csv = \"file.csv\"`".to_owned()),
-            (Some(b), None) if b != "digits" => Some(format!(
-                "unknown builtin dataset `{b}`; the builtin datasets are: digits"
-            )),
-            _ => None,
-        }
-        .or_else(|| {
-            (!(0.0..1.0).contains(&d.valid_ratio))
-                .then(|| format!("valid_ratio must be in [0, 1), got {}", d.valid_ratio))
-        })
-        .or_else(|| {
-            (d.label_column != "last" && d.label_column != "first").then(|| {
+        let sources = [d.builtin.is_some(), d.csv.is_some(), d.idx_images.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        let checks: [(bool, String); 8] = [
+            (
+                sources > 1,
+                "set only one of `builtin`, `csv` and `idx_images`".into(),
+            ),
+            (
+                d.builtin.as_deref().is_some_and(|b| b != "digits"),
+                format!(
+                    "unknown builtin dataset `{}`; the builtin datasets are: digits",
+                    d.builtin.as_deref().unwrap_or_default()
+                ),
+            ),
+            (
+                d.idx_images.is_some() != d.idx_labels.is_some(),
+                "`idx_images` and `idx_labels` go together".into(),
+            ),
+            (
+                !(0.0..1.0).contains(&d.valid_ratio),
+                format!("valid_ratio must be in [0, 1), got {}", d.valid_ratio),
+            ),
+            (
+                d.label_column != "last" && d.label_column != "first",
                 format!(
                     "label_column must be \"last\" or \"first\", got `{}`",
                     d.label_column
-                )
-            })
-        });
-        match msg {
-            Some(m) => Err(self.error_at(self.span_of(&["data"]), format!("[data]: {m}"))),
+                ),
+            ),
+            (
+                !["none", "standard", "minmax"].contains(&d.normalize.as_str()),
+                format!(
+                    "normalize must be \"none\", \"standard\" or \"minmax\", got `{}`",
+                    d.normalize
+                ),
+            ),
+            (
+                !(d.scale.is_finite() && d.scale != 0.0),
+                format!("scale must be a finite, non-zero number, got {}", d.scale),
+            ),
+            (d.max_rows == Some(0), "max_rows must be >= 1".into()),
+        ];
+        match checks.into_iter().find(|(bad, _)| *bad) {
+            Some((_, m)) => Err(self.error_at(self.span_of(&["data"]), format!("[data]: {m}"))),
             None => Ok(()),
         }
     }
@@ -449,7 +498,7 @@ checks = ["valid.accuracy >= 0.5"]
     fn a_good_project_parses_with_defaults() {
         let p = parse(OK).unwrap();
         assert_eq!(p.meta.seed, 3);
-        assert_eq!(p.data.builtin.as_deref(), Some("digits"));
+        assert_eq!(p.data, DataSpec::default());
         assert_eq!(p.steps[0].id, "overfit");
         assert_eq!(p.steps[0].line, 11);
         assert_eq!(

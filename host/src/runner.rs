@@ -314,19 +314,7 @@ fn resolve_checks(
 }
 
 fn load_dataset(project: &Project) -> Result<(Dataset, Splits), RunError> {
-    let d = &project.data;
-    let data = match &d.csv {
-        Some(csv) => Dataset::from_csv(&project.dir.join(csv), d.label_column == "first", d.scale)?,
-        None => {
-            let mut data = Dataset::digits()?;
-            if d.scale != 1.0 {
-                data.features.iter_mut().for_each(|v| *v *= d.scale);
-            }
-            data
-        }
-    };
-    let splits = data::split(&data, d.valid_ratio, project.meta.seed)?;
-    Ok((data, splits))
+    Ok(data::load(&project.data, &project.dir, project.meta.seed)?)
 }
 
 /// Loads the packs of a project (never fails: refusals are recorded in the set).
@@ -388,8 +376,16 @@ pub fn run_loaded(
             ))
         })
     };
-    let from = opts.from.as_deref().map(|id| position("--from", id)).transpose()?;
-    let only = opts.only.as_deref().map(|id| position("--only", id)).transpose()?;
+    let from = opts
+        .from
+        .as_deref()
+        .map(|id| position("--from", id))
+        .transpose()?;
+    let only = opts
+        .only
+        .as_deref()
+        .map(|id| position("--only", id))
+        .transpose()?;
 
     let (data, splits) = load_dataset(project)?;
     let digest = data.digest();
@@ -480,12 +476,19 @@ pub fn run_loaded(
                 h.into_iter()
                     .rev()
                     .find(|r| r.status.is_ok() || r.status == Status::Failed)
-                    .map(|r| Earlier { metrics: r.metrics, extra: r.extra })
+                    .map(|r| Earlier {
+                        metrics: r.metrics,
+                        extra: r.extra,
+                    })
             })
         };
 
         if !selected {
-            let why = if only.is_some() { "not selected by --only" } else { "before --from" };
+            let why = if only.is_some() {
+                "not selected by --only"
+            } else {
+                "before --from"
+            };
             reports.push(StepReport {
                 step_id: spec.id.clone(),
                 uses: spec.uses.clone(),
@@ -516,7 +519,10 @@ pub fn run_loaded(
                     }
                     results.insert(
                         spec.id.clone(),
-                        Earlier { metrics: prev.metrics.clone(), extra: prev.extra.clone() },
+                        Earlier {
+                            metrics: prev.metrics.clone(),
+                            extra: prev.extra.clone(),
+                        },
                     );
                     reports.push(StepReport {
                         step_id: spec.id.clone(),
@@ -636,7 +642,10 @@ pub fn run_loaded(
         }
         results.insert(
             spec.id.clone(),
-            Earlier { metrics: metrics.clone(), extra: extra_for_later.clone() },
+            Earlier {
+                metrics: metrics.clone(),
+                extra: extra_for_later.clone(),
+            },
         );
         if !(status.is_ok() || spec.continue_on_failure || project.meta.continue_on_failure) {
             gate_open = false;

@@ -245,7 +245,11 @@ impl Store {
     }
 }
 
-pub(crate) fn write_new<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<PathBuf, StoreError> {
+pub(crate) fn write_new<T: Serialize>(
+    dir: &Path,
+    name: &str,
+    value: &T,
+) -> Result<PathBuf, StoreError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| StoreError::Io { path, source }

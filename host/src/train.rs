@@ -55,7 +55,10 @@ impl TrainSpec {
             return Err(format!("lr must be a positive number, got {}", self.lr));
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return Err(format!("weight_decay must be >= 0, got {}", self.weight_decay));
+            return Err(format!(
+                "weight_decay must be >= 0, got {}",
+                self.weight_decay
+            ));
         }
         Ok(())
     }
@@ -105,7 +108,13 @@ fn optimizer(weight_decay: f64) -> ModuleOptimizer {
 
 /// burn initialises parameters lazily, on first use, from a global generator: seed it and
 /// touch every parameter at once, or the weights depend on whatever ran in between.
-fn init_model(cfg: &NetConfig, inputs: usize, classes: usize, device: &Device, seed: u64) -> Result<Net, String> {
+fn init_model(
+    cfg: &NetConfig,
+    inputs: usize,
+    classes: usize,
+    device: &Device,
+    seed: u64,
+) -> Result<Net, String> {
     device.seed(seed);
     let model = Net::new(cfg, inputs, classes, device)?;
     let _ = model.forward(Tensor::<2>::zeros([2, inputs], device));
@@ -117,11 +126,13 @@ fn shift(img: &[f32], side: usize, dx: isize, dy: isize, out: &mut Vec<f32>) {
     for y in 0..side as isize {
         for x in 0..side as isize {
             let (sx, sy) = (x - dx, y - dy);
-            out.push(if (0..side as isize).contains(&sx) && (0..side as isize).contains(&sy) {
-                img[(sy as usize) * side + sx as usize]
-            } else {
-                0.0
-            });
+            out.push(
+                if (0..side as isize).contains(&sx) && (0..side as isize).contains(&sy) {
+                    img[(sy as usize) * side + sx as usize]
+                } else {
+                    0.0
+                },
+            );
         }
     }
 }
@@ -167,7 +178,10 @@ impl Session {
 
     fn tensors(&self, features: &[f32], labels: &[u32]) -> (Tensor<2>, Tensor<1, Int>) {
         let rows = labels.len();
-        let x = Tensor::<2>::from_data(TensorData::new(features.to_vec(), [rows, self.inputs]), &self.device);
+        let x = Tensor::<2>::from_data(
+            TensorData::new(features.to_vec(), [rows, self.inputs]),
+            &self.device,
+        );
         let y = Tensor::<1, Int>::from_data(
             TensorData::new(labels.iter().map(|&l| l as i64).collect(), [rows]),
             &self.device,
@@ -185,14 +199,22 @@ impl Session {
             ));
         }
         if let Some(&bad) = labels.iter().find(|&&l| l as usize >= self.classes) {
-            return Err(format!("label {bad} is out of range for {} classes", self.classes));
+            return Err(format!(
+                "label {bad} is out of range for {} classes",
+                self.classes
+            ));
         }
         Ok(())
     }
 
     /// One Adam step on a batch at learning rate `lr`; returns the loss before the step.
     /// `lr = 0` computes the loss and gradients but leaves the weights as they are.
-    pub fn train_batch(&mut self, features: &[f32], labels: &[u32], lr: f64) -> Result<f64, String> {
+    pub fn train_batch(
+        &mut self,
+        features: &[f32],
+        labels: &[u32],
+        lr: f64,
+    ) -> Result<f64, String> {
         self.check_batch(features, labels)?;
         let (x, y) = self.tensors(features, labels);
         let logits = self.model.forward(x);
@@ -210,7 +232,12 @@ impl Session {
     /// with respect to every input row, in training mode. Returns (largest gradient magnitude
     /// on a row's own input, largest on any other row's input). A model that mixes samples
     /// (batch norm in training mode, a reshape bug) has a non-zero second number.
-    pub fn cross_sample_gradients(&self, features: &[f32], labels: &[u32], probes: &[usize]) -> Result<(f64, f64), String> {
+    pub fn cross_sample_gradients(
+        &self,
+        features: &[f32],
+        labels: &[u32],
+        probes: &[usize],
+    ) -> Result<(f64, f64), String> {
         self.check_batch(features, labels)?;
         let rows = labels.len();
         let (mut own, mut cross) = (0f64, 0f64);
@@ -248,7 +275,10 @@ impl Session {
         for start in (0..rows).step_by(CHUNK) {
             let n = CHUNK.min(rows - start);
             let slice = &features[start * self.inputs..(start + n) * self.inputs];
-            let x = Tensor::<2>::from_data(TensorData::new(slice.to_vec(), [n, self.inputs]), &self.plain);
+            let x = Tensor::<2>::from_data(
+                TensorData::new(slice.to_vec(), [n, self.inputs]),
+                &self.plain,
+            );
             out.extend(model.forward(x).into_data().iter::<f32>());
         }
         out
@@ -277,7 +307,10 @@ impl Session {
         let side = match spec.augment_shift {
             0 => None,
             _ => Some(image_side(self.inputs).ok_or_else(|| {
-                format!("augment_shift needs square images; {} features is not a square", self.inputs)
+                format!(
+                    "augment_shift needs square images; {} features is not a square",
+                    self.inputs
+                )
             })?),
         };
         let valid = valid.filter(|v| !v.is_empty());
@@ -337,7 +370,9 @@ impl Session {
                     }
                 }
             }
-            if !on_epoch(epoch, mean) || (spec.early_stopping > 0 && since_best >= spec.early_stopping) {
+            if !on_epoch(epoch, mean)
+                || (spec.early_stopping > 0 && since_best >= spec.early_stopping)
+            {
                 break;
             }
         }
@@ -388,10 +423,16 @@ mod tests {
         let net = NetConfig::mlp(vec![32], 0.0);
         let a = Session::new(&net, 64, 10, 5).unwrap();
         let b = Session::new(&net, 64, 10, 5).unwrap();
-        assert!(a.logits(&s.valid) == b.logits(&s.valid), "same seed gave different weights");
+        assert!(
+            a.logits(&s.valid) == b.logits(&s.valid),
+            "same seed gave different weights"
+        );
         let mut a = a;
         let (before, _) = a.evaluate(&s.train);
-        let spec = TrainSpec { epochs: 3, ..TrainSpec::default() };
+        let spec = TrainSpec {
+            epochs: 3,
+            ..TrainSpec::default()
+        };
         let r = a.fit(&s.train, None, &spec, 5, |_, _| true).unwrap();
         let (after, acc) = a.evaluate(&s.train);
         assert!(after < before * 0.9, "{before} -> {after}");
@@ -405,11 +446,18 @@ mod tests {
         let idx: Vec<usize> = (0..16).collect();
         let batch = s.train.subset(&idx);
         let plain = Session::new(&NetConfig::mlp(vec![16], 0.0), 64, 10, 1).unwrap();
-        let (own, cross) = plain.cross_sample_gradients(&batch.features, &batch.labels, &[0, 5]).unwrap();
+        let (own, cross) = plain
+            .cross_sample_gradients(&batch.features, &batch.labels, &[0, 5])
+            .unwrap();
         assert!(own > 0.0 && cross == 0.0, "own {own} cross {cross}");
-        let bn = NetConfig { batch_norm: true, ..NetConfig::mlp(vec![16], 0.0) };
+        let bn = NetConfig {
+            batch_norm: true,
+            ..NetConfig::mlp(vec![16], 0.0)
+        };
         let mixed = Session::new(&bn, 64, 10, 1).unwrap();
-        let (_, cross) = mixed.cross_sample_gradients(&batch.features, &batch.labels, &[0, 5]).unwrap();
+        let (_, cross) = mixed
+            .cross_sample_gradients(&batch.features, &batch.labels, &[0, 5])
+            .unwrap();
         assert!(cross > 1e-6, "batch norm should mix samples, cross {cross}");
     }
 
@@ -427,12 +475,20 @@ mod tests {
     fn a_cnn_trains_on_8x8_digits() {
         let s = digits();
         let cfg = NetConfig {
-            arch: Arch::Cnn { channels: vec![8], hidden: 32 },
+            arch: Arch::Cnn {
+                channels: vec![8],
+                hidden: 32,
+            },
             ..NetConfig::mlp(vec![], 0.0)
         };
         let mut m = Session::new(&cfg, 64, 10, 3).unwrap();
-        let spec = TrainSpec { epochs: 2, lr: 3e-3, ..TrainSpec::default() };
-        m.fit(&s.train, Some(&s.valid), &spec, 3, |_, _| true).unwrap();
+        let spec = TrainSpec {
+            epochs: 2,
+            lr: 3e-3,
+            ..TrainSpec::default()
+        };
+        m.fit(&s.train, Some(&s.valid), &spec, 3, |_, _| true)
+            .unwrap();
         assert!(m.evaluate(&s.valid).1 > 0.5);
         assert!(Session::new(&cfg, 63, 10, 3).is_err());
     }
@@ -449,9 +505,20 @@ mod tests {
     fn early_stopping_keeps_the_best_epoch() {
         let s = digits();
         let mut m = Session::new(&NetConfig::mlp(vec![32], 0.0), 64, 10, 4).unwrap();
-        let spec = TrainSpec { epochs: 40, lr: 3e-2, early_stopping: 2, ..TrainSpec::default() };
-        let r = m.fit(&s.train, Some(&s.valid), &spec, 4, |_, _| true).unwrap();
-        let best = r.epoch_valid_loss.iter().copied().fold(f64::INFINITY, f64::min);
+        let spec = TrainSpec {
+            epochs: 40,
+            lr: 3e-2,
+            early_stopping: 2,
+            ..TrainSpec::default()
+        };
+        let r = m
+            .fit(&s.train, Some(&s.valid), &spec, 4, |_, _| true)
+            .unwrap();
+        let best = r
+            .epoch_valid_loss
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
         assert!((m.evaluate(&s.valid).0 - best).abs() < 1e-6);
         assert!(r.epoch_loss.len() < 40, "should have stopped early");
     }

@@ -23,10 +23,16 @@ fn the_demo_runs_every_step_and_reaches_the_accuracy_bar() {
         [
             "data-analysis",
             "baseline",
+            "input-independent-baseline",
             "check-loss-on-init",
+            "init-well",
+            "batch-independence",
             "overfit-one-batch",
             "lr-range-test",
-            "overfit"
+            "overfit",
+            "regularize",
+            "tune",
+            "squeeze",
         ]
     );
     for s in report["steps"].as_array().unwrap() {

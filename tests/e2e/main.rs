@@ -5,6 +5,7 @@ mod config_errors;
 mod data;
 mod demo;
 mod loading;
+mod recipe;
 mod running;
 
 /// A project header with the embedded digits data and one small MLP.

@@ -82,14 +82,29 @@ impl ModelSpec {
     /// The network for trainable kinds; `None` for baselines, which do not train.
     pub fn net(&self) -> Option<NetConfig> {
         match self {
-            ModelSpec::Mlp { hidden, dropout, batch_norm, init_scale } => Some(NetConfig {
-                arch: Arch::Mlp { hidden: hidden.clone() },
+            ModelSpec::Mlp {
+                hidden,
+                dropout,
+                batch_norm,
+                init_scale,
+            } => Some(NetConfig {
+                arch: Arch::Mlp {
+                    hidden: hidden.clone(),
+                },
                 dropout: *dropout,
                 batch_norm: *batch_norm,
                 init_scale: *init_scale,
             }),
-            ModelSpec::Cnn { channels, hidden, dropout, init_scale } => Some(NetConfig {
-                arch: Arch::Cnn { channels: channels.clone(), hidden: *hidden },
+            ModelSpec::Cnn {
+                channels,
+                hidden,
+                dropout,
+                init_scale,
+            } => Some(NetConfig {
+                arch: Arch::Cnn {
+                    channels: channels.clone(),
+                    hidden: *hidden,
+                },
                 dropout: *dropout,
                 batch_norm: false,
                 init_scale: *init_scale,
@@ -107,8 +122,18 @@ impl ModelSpec {
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), String> {
         let (widths, dropout, scale): (Vec<usize>, f64, f64) = match self {
-            ModelSpec::Mlp { hidden, dropout, init_scale, .. } => (hidden.clone(), *dropout, *init_scale),
-            ModelSpec::Cnn { channels, hidden, dropout, init_scale } => {
+            ModelSpec::Mlp {
+                hidden,
+                dropout,
+                init_scale,
+                ..
+            } => (hidden.clone(), *dropout, *init_scale),
+            ModelSpec::Cnn {
+                channels,
+                hidden,
+                dropout,
+                init_scale,
+            } => {
                 if channels.is_empty() {
                     return Err("a cnn needs at least one conv block in `channels`".into());
                 }
@@ -126,7 +151,9 @@ impl ModelSpec {
             return Err(format!("dropout must be in [0, 1), got {dropout}"));
         }
         if !(scale.is_finite() && scale >= 0.0) {
-            return Err(format!("init_scale must be a finite number >= 0, got {scale}"));
+            return Err(format!(
+                "init_scale must be a finite number >= 0, got {scale}"
+            ));
         }
         Ok(())
     }

@@ -3,7 +3,9 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -78,7 +80,10 @@ impl Dense {
             })
             .collect();
         let norms = if cfg.batch_norm {
-            widths[1..n].iter().map(|&w| BatchNormConfig::new(w).init(device)).collect()
+            widths[1..n]
+                .iter()
+                .map(|&w| BatchNormConfig::new(w).init(device))
+                .collect()
         } else {
             vec![]
         };
@@ -142,7 +147,12 @@ pub fn image_side(features: usize) -> Option<usize> {
 
 impl Net {
     /// A freshly initialised network; `Err` when the architecture does not fit the data.
-    pub fn new(cfg: &NetConfig, inputs: usize, classes: usize, device: &Device) -> Result<Self, String> {
+    pub fn new(
+        cfg: &NetConfig,
+        inputs: usize,
+        classes: usize,
+        device: &Device,
+    ) -> Result<Self, String> {
         match &cfg.arch {
             Arch::Mlp { hidden } => {
                 let mut widths = vec![inputs];
@@ -152,7 +162,9 @@ impl Net {
             }
             Arch::Cnn { channels, hidden } => {
                 let side = image_side(inputs).ok_or_else(|| {
-                    format!("a cnn needs square one-channel images; {inputs} features is not a square")
+                    format!(
+                        "a cnn needs square one-channel images; {inputs} features is not a square"
+                    )
                 })?;
                 let mut c_in = 1;
                 let mut s = side;

@@ -92,9 +92,7 @@ impl StepContext for HostCtx<'_, '_> {
     }
 
     fn model_init(&mut self, seed: u64) -> RResult<(), RString> {
-        guard(|| {
-            self.cx.session()?.reinit(seed)
-        })
+        guard(|| self.cx.session()?.reinit(seed))
     }
 
     fn train_batch(&mut self, batch: &Batch, lr: f64) -> RResult<f64, RString> {
@@ -170,7 +168,12 @@ impl StepContext for HostCtx<'_, '_> {
 
     fn earlier_metrics(&self, step_id: RStr<'_>) -> ROption<RVec<Metric>> {
         (self.cx.earlier)(step_id.as_str())
-            .map(|e| e.metrics.into_iter().map(|(k, v)| Metric::new(k, v)).collect())
+            .map(|e| {
+                e.metrics
+                    .into_iter()
+                    .map(|(k, v)| Metric::new(k, v))
+                    .collect()
+            })
             .into()
     }
 

@@ -27,14 +27,20 @@ struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { batch_size: 16, probes: 4 }
+        Self {
+            batch_size: 16,
+            probes: 4,
+        }
     }
 }
 
 fn make(t: &toml::Table) -> Result<Box<dyn RecipeStep>, ConfigError> {
     let c: Config = parse_config(t)?;
     if c.batch_size < 2 {
-        return Err(ConfigError::at("batch_size", "batch_size must be >= 2 for a cross-sample check"));
+        return Err(ConfigError::at(
+            "batch_size",
+            "batch_size must be >= 2 for a cross-sample check",
+        ));
     }
     if c.probes == 0 {
         return Err(ConfigError::at("probes", "probes must be >= 1"));
@@ -47,13 +53,20 @@ impl RecipeStep for Config {
         let train = &cx.splits.train;
         let n = self.batch_size.min(train.len());
         let batch = train.subset(&(0..n).collect::<Vec<_>>());
-        let probes: Vec<usize> = (0..self.probes.min(n)).map(|k| k * n / self.probes.min(n)).collect();
-        let (own, cross) = cx.session()?.cross_sample_gradients(&batch.features, &batch.labels, &probes)?;
+        let probes: Vec<usize> = (0..self.probes.min(n))
+            .map(|k| k * n / self.probes.min(n))
+            .collect();
+        let (own, cross) =
+            cx.session()?
+                .cross_sample_gradients(&batch.features, &batch.labels, &probes)?;
         cx.metric("batch.own_grad", own);
         cx.metric("batch.cross_grad", cross);
         cx.metric("batch.probes", probes.len() as f64);
         Ok(if cross == 0.0 {
-            format!("{} samples' losses depend on their own inputs only (max own gradient {own:.3e})", probes.len())
+            format!(
+                "{} samples' losses depend on their own inputs only (max own gradient {own:.3e})",
+                probes.len()
+            )
         } else {
             format!("samples are mixed across the batch: cross-sample gradient up to {cross:.3e}")
         })

@@ -107,6 +107,16 @@ impl RecipeStep for DataAnalysis {
             })
             .map_err(|e| format!("cannot write {}: {e}", cx.artifact_dir.display()))?;
 
+        let grid = crate::models::net::image_side(train.num_features).map(|side| {
+            let zoom = (32 / side).max(1);
+            crate::png::sample_grid(train, side, 10, zoom)
+        });
+        if let Some(png) = grid {
+            let path = cx.artifact_dir.join("samples.png");
+            std::fs::write(&path, png)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+
         Ok(format!(
             "{} train / {} valid rows, {} classes (imbalance {:.2}), {duplicates} duplicates, {leakage} leaked, {constant} constant features",
             train.len(),

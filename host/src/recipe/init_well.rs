@@ -42,7 +42,10 @@ impl RecipeStep for Config {
         let train = &cx.splits.train;
         let counts = train.class_counts();
         let n = train.len() as f64;
-        let priors: Vec<f64> = counts.iter().map(|&c| (c as f64 + 1e-3) / (n + 1e-3 * counts.len() as f64)).collect();
+        let priors: Vec<f64> = counts
+            .iter()
+            .map(|&c| (c as f64 + 1e-3) / (n + 1e-3 * counts.len() as f64))
+            .collect();
         let entropy: f64 = -priors.iter().map(|p| p * p.ln()).sum::<f64>();
         let log_priors: Vec<f32> = priors.iter().map(|p| p.ln() as f32).collect();
         let session = cx.session()?;
@@ -52,6 +55,8 @@ impl RecipeStep for Config {
         cx.metric("init.loss_default", before);
         cx.metric("init.loss", after);
         cx.metric("init.prior_entropy", entropy);
-        Ok(format!("loss at init {before:.4} -> {after:.4}; prior entropy {entropy:.4}"))
+        Ok(format!(
+            "loss at init {before:.4} -> {after:.4}; prior entropy {entropy:.4}"
+        ))
     }
 }

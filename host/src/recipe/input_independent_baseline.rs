@@ -28,26 +28,46 @@ struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { epochs: 10, lr: 3e-3, batch_size: 64 }
+        Self {
+            epochs: 10,
+            lr: 3e-3,
+            batch_size: 64,
+        }
     }
 }
 
 fn make(t: &toml::Table) -> Result<Box<dyn RecipeStep>, ConfigError> {
     let c: Config = parse_config(t)?;
-    TrainSpec { epochs: c.epochs, lr: c.lr, batch_size: c.batch_size, ..TrainSpec::default() }
-        .validate()
-        .map_err(|m| ConfigError { key: None, message: m })?;
+    TrainSpec {
+        epochs: c.epochs,
+        lr: c.lr,
+        batch_size: c.batch_size,
+        ..TrainSpec::default()
+    }
+    .validate()
+    .map_err(|m| ConfigError {
+        key: None,
+        message: m,
+    })?;
     Ok(Box::new(c))
 }
 
 fn zeroed(d: &Dataset) -> Dataset {
-    Dataset { features: vec![0.0; d.features.len()], ..d.clone() }
+    Dataset {
+        features: vec![0.0; d.features.len()],
+        ..d.clone()
+    }
 }
 
 impl RecipeStep for Config {
     fn run(&mut self, cx: &mut StepCx<'_>) -> Result<String, String> {
         let net = cx.net_config()?;
-        let spec = TrainSpec { epochs: self.epochs, lr: self.lr, batch_size: self.batch_size, ..TrainSpec::default() };
+        let spec = TrainSpec {
+            epochs: self.epochs,
+            lr: self.lr,
+            batch_size: self.batch_size,
+            ..TrainSpec::default()
+        };
         let (train, valid) = (&cx.splits.train, &cx.splits.valid);
         let mut real = cx.new_session(&net, cx.seed)?;
         real.fit(train, None, &spec, cx.seed, |_, _| true)?;
@@ -59,6 +79,8 @@ impl RecipeStep for Config {
         cx.metric("real.valid.accuracy", real_acc);
         cx.metric("zeroed.valid.accuracy", zero_acc);
         cx.metric("input.gain", real_acc - zero_acc);
-        Ok(format!("valid accuracy {real_acc:.4} on real inputs vs {zero_acc:.4} on zeroed ones"))
+        Ok(format!(
+            "valid accuracy {real_acc:.4} on real inputs vs {zero_acc:.4} on zeroed ones"
+        ))
     }
 }

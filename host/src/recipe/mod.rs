@@ -165,7 +165,11 @@ impl<'a> StepCx<'a> {
     }
 
     /// A fresh network of the step's model with `seed` (not the step's shared one).
-    pub fn new_session(&self, net: &crate::models::net::NetConfig, seed: u64) -> Result<Session, String> {
+    pub fn new_session(
+        &self,
+        net: &crate::models::net::NetConfig,
+        seed: u64,
+    ) -> Result<Session, String> {
         let s = &self.splits.train;
         Session::new(net, s.num_features, s.num_classes, seed)
     }

@@ -55,14 +55,25 @@ impl RecipeStep for Overfit {
         let epochs = report.epoch_loss.len();
         let xs: Vec<f64> = (1..=epochs).map(|e| e as f64).collect();
         cx.series("train_loss", xs.clone(), report.epoch_loss);
+        if !report.epoch_valid_loss.is_empty() {
+            cx.series("valid_loss", xs.clone(), report.epoch_valid_loss);
+        }
         if !report.epoch_valid_accuracy.is_empty() {
             cx.series("valid_accuracy", xs, report.epoch_valid_accuracy);
         }
         cx.metric("epochs", epochs as f64);
         cx.metric("model.params", params as f64);
-        cx.metric(
-            "train.samples_per_s",
-            report.samples as f64 / secs.max(1e-9),
+        // Throughput measures the machine, not the model: it goes to `extra`, so that two
+        // runs with the same seed store bit-identical metrics.
+        cx.extra = serde_json::json!({
+            "train_samples_per_s": report.samples as f64 / secs.max(1e-9),
+            "train_seconds": secs,
+        });
+        let batches = report.batch_loss.len();
+        cx.series(
+            "batch_loss",
+            (1..=batches).map(|b| b as f64).collect(),
+            report.batch_loss,
         );
         let va = cx
             .metrics

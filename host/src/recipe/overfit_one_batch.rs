@@ -45,10 +45,11 @@ fn make(t: &toml::Table) -> Result<Box<dyn RecipeStep>, ConfigError> {
     if c.iterations == 0 {
         return Err(ConfigError::at("iterations", "iterations must be >= 1"));
     }
-    if !(c.lr > 0.0 && c.lr.is_finite()) {
+    // lr = 0 is allowed on purpose: a frozen model is exactly what this step must catch.
+    if !(c.lr >= 0.0 && c.lr.is_finite()) {
         return Err(ConfigError::at(
             "lr",
-            format!("lr must be positive, got {}", c.lr),
+            format!("lr must be >= 0, got {}", c.lr),
         ));
     }
     Ok(Box::new(c))

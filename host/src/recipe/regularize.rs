@@ -41,10 +41,23 @@ impl Default for Config {
             batch_size: 64,
             from: None,
             configs: vec![
-                Overrides { dropout: Some(0.2), ..Overrides::default() },
-                Overrides { weight_decay: Some(1e-4), ..Overrides::default() },
-                Overrides { augment_shift: Some(1), ..Overrides::default() },
-                Overrides { early_stopping: Some(5), epochs: Some(60), ..Overrides::default() },
+                Overrides {
+                    dropout: Some(0.2),
+                    ..Overrides::default()
+                },
+                Overrides {
+                    weight_decay: Some(1e-4),
+                    ..Overrides::default()
+                },
+                Overrides {
+                    augment_shift: Some(1),
+                    ..Overrides::default()
+                },
+                Overrides {
+                    early_stopping: Some(5),
+                    epochs: Some(60),
+                    ..Overrides::default()
+                },
             ],
             select: "valid.accuracy".into(),
         }
@@ -54,18 +67,34 @@ impl Default for Config {
 fn make(t: &toml::Table) -> Result<Box<dyn RecipeStep>, ConfigError> {
     let c: Config = parse_config(t)?;
     if c.configs.is_empty() {
-        return Err(ConfigError::at("configs", "give at least one config to try"));
+        return Err(ConfigError::at(
+            "configs",
+            "give at least one config to try",
+        ));
     }
-    TrainSpec { epochs: c.epochs, lr: c.lr, batch_size: c.batch_size, ..TrainSpec::default() }
-        .validate()
-        .map_err(|m| ConfigError { key: None, message: m })?;
+    TrainSpec {
+        epochs: c.epochs,
+        lr: c.lr,
+        batch_size: c.batch_size,
+        ..TrainSpec::default()
+    }
+    .validate()
+    .map_err(|m| ConfigError {
+        key: None,
+        message: m,
+    })?;
     Ok(Box::new(c))
 }
 
 impl RecipeStep for Config {
     fn run(&mut self, cx: &mut StepCx<'_>) -> Result<String, String> {
         let net = cx.net_config()?;
-        let base = TrainSpec { epochs: self.epochs, lr: self.lr, batch_size: self.batch_size, ..TrainSpec::default() };
+        let base = TrainSpec {
+            epochs: self.epochs,
+            lr: self.lr,
+            batch_size: self.batch_size,
+            ..TrainSpec::default()
+        };
         let start = match &self.from {
             Some(step) => trials::best_config_of(cx, step)?,
             None => Overrides::default(),
@@ -84,7 +113,10 @@ impl RecipeStep for Config {
             .ok_or_else(|| format!("no trial recorded `{}`", self.select))?
             .clone();
         trials::report(cx, &results, &chosen, &self.select);
-        cx.metric("trials.duplicates", (self.configs.len() - results.len()) as f64);
+        cx.metric(
+            "trials.duplicates",
+            (self.configs.len() - results.len()) as f64,
+        );
         Ok(format!(
             "best of {} configs: {} = {:.4} with {}",
             results.len(),

@@ -33,7 +33,14 @@ struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { from: None, seeds: 5, epochs_factor: 1.0, epochs: 30, lr: 3e-3, batch_size: 64 }
+        Self {
+            from: None,
+            seeds: 5,
+            epochs_factor: 1.0,
+            epochs: 30,
+            lr: 3e-3,
+            batch_size: 64,
+        }
     }
 }
 
@@ -43,13 +50,19 @@ fn make(t: &toml::Table) -> Result<Box<dyn RecipeStep>, ConfigError> {
         return Err(ConfigError::at("seeds", "seeds must be >= 1"));
     }
     if !(c.epochs_factor > 0.0 && c.epochs_factor.is_finite()) {
-        return Err(ConfigError::at("epochs_factor", "epochs_factor must be > 0"));
+        return Err(ConfigError::at(
+            "epochs_factor",
+            "epochs_factor must be > 0",
+        ));
     }
     Ok(Box::new(c))
 }
 
 fn softmax_rows(logits: &[f32], classes: usize, acc: &mut [f64]) {
-    for (row, out) in logits.chunks_exact(classes).zip(acc.chunks_exact_mut(classes)) {
+    for (row, out) in logits
+        .chunks_exact(classes)
+        .zip(acc.chunks_exact_mut(classes))
+    {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let sum: f64 = row.iter().map(|&v| f64::from(v - max).exp()).sum();
         for (o, &v) in out.iter_mut().zip(row) {
@@ -61,12 +74,21 @@ fn softmax_rows(logits: &[f32], classes: usize, acc: &mut [f64]) {
 impl RecipeStep for Config {
     fn run(&mut self, cx: &mut StepCx<'_>) -> Result<String, String> {
         let net = cx.net_config()?;
-        let base = TrainSpec { epochs: self.epochs, lr: self.lr, batch_size: self.batch_size, ..TrainSpec::default() };
+        let base = TrainSpec {
+            epochs: self.epochs,
+            lr: self.lr,
+            batch_size: self.batch_size,
+            ..TrainSpec::default()
+        };
         let (source, best) = match &self.from {
             Some(step) => (step.clone(), trials::best_config_of(cx, step)?),
             None => ["tune", "regularize"]
                 .iter()
-                .find_map(|s| trials::best_config_of(cx, s).ok().map(|b| ((*s).to_owned(), b)))
+                .find_map(|s| {
+                    trials::best_config_of(cx, s)
+                        .ok()
+                        .map(|b| ((*s).to_owned(), b))
+                })
                 .unwrap_or_else(|| ("the base config".into(), Overrides::default())),
         };
         let (_, spec) = best.apply(&net, &base)?;
@@ -80,13 +102,23 @@ impl RecipeStep for Config {
         let mut singles = Vec::new();
         for k in 0..self.seeds {
             let mut session: Option<Session> = None;
-            let r = trials::run(cx, &net, &base, &longer, cx.seed + k as u64, Some(&mut session))?;
+            let r = trials::run(
+                cx,
+                &net,
+                &base,
+                &longer,
+                cx.seed + k as u64,
+                Some(&mut session),
+            )?;
             let s = session.ok_or("the trial kept no model")?;
             softmax_rows(&s.logits(valid), classes, &mut probs);
             singles.push(r.metrics["valid.accuracy"]);
         }
         // Log of averaged probabilities: a valid logit vector for the shared metric code.
-        let logits: Vec<f32> = probs.iter().map(|p| ((p / self.seeds as f64).max(1e-30)).ln() as f32).collect();
+        let logits: Vec<f32> = probs
+            .iter()
+            .map(|p| ((p / self.seeds as f64).max(1e-30)).ln() as f32)
+            .collect();
         let (loss, acc) = loss_and_accuracy(&logits, &valid.labels, classes);
         let single = singles[0];
         let mean_single = singles.iter().sum::<f64>() / singles.len() as f64;
@@ -97,7 +129,11 @@ impl RecipeStep for Config {
         cx.metric("squeeze.gain", acc - single);
         cx.metric("ensemble.size", self.seeds as f64);
         cx.metric("epochs", longer.epochs.unwrap_or(base.epochs) as f64);
-        cx.series("member_valid_accuracy", (0..singles.len()).map(|i| i as f64).collect(), singles);
+        cx.series(
+            "member_valid_accuracy",
+            (0..singles.len()).map(|i| i as f64).collect(),
+            singles,
+        );
         cx.extra = serde_json::json!({"best_config": longer, "from": source});
         Ok(format!(
             "ensemble of {} (config from {source}): valid accuracy {acc:.4} vs single {single:.4} ({:+.2} points)",

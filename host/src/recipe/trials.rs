@@ -57,7 +57,11 @@ impl Overrides {
     }
 
     /// The network and training spec these overrides make of a base.
-    pub fn apply(&self, net: &NetConfig, base: &TrainSpec) -> Result<(NetConfig, TrainSpec), String> {
+    pub fn apply(
+        &self,
+        net: &NetConfig,
+        base: &TrainSpec,
+    ) -> Result<(NetConfig, TrainSpec), String> {
         let mut net = net.clone();
         if let Some(d) = self.dropout {
             if !(0.0..1.0).contains(&d) {
@@ -71,7 +75,9 @@ impl Overrides {
             }
             match &mut net.arch {
                 Arch::Mlp { hidden } => *hidden = h.clone(),
-                Arch::Cnn { hidden, .. } => *hidden = *h.first().ok_or("hidden must not be empty for a cnn")?,
+                Arch::Cnn { hidden, .. } => {
+                    *hidden = *h.first().ok_or("hidden must not be empty for a cnn")?
+                }
             }
         }
         let spec = TrainSpec {
@@ -182,7 +188,11 @@ pub fn best<'r>(results: &'r [TrialResult], metric: &str) -> Option<&'r TrialRes
         .filter(|r| r.metrics.get(metric).is_some_and(|v| v.is_finite()))
         .max_by(|a, b| {
             let (x, y) = (a.metrics[metric], b.metrics[metric]);
-            if lower { y.total_cmp(&x) } else { x.total_cmp(&y) }
+            if lower {
+                y.total_cmp(&x)
+            } else {
+                x.total_cmp(&y)
+            }
         })
 }
 
@@ -192,18 +202,28 @@ pub fn report(cx: &mut StepCx<'_>, results: &[TrialResult], chosen: &TrialResult
         cx.metric(k.clone(), *v);
     }
     cx.metric("trials.total", results.len() as f64);
-    cx.metric("trials.cached", results.iter().filter(|r| r.cached).count() as f64);
+    cx.metric(
+        "trials.cached",
+        results.iter().filter(|r| r.cached).count() as f64,
+    );
     for (i, r) in results.iter().enumerate() {
         if let Some(v) = r.metrics.get(select) {
             cx.metric(format!("trial.{i}.{select}"), *v);
         }
     }
     let xs: Vec<f64> = (0..results.len()).map(|i| i as f64).collect();
-    let ys: Vec<f64> = results.iter().map(|r| r.metrics.get(select).copied().unwrap_or(f64::NAN)).collect();
+    let ys: Vec<f64> = results
+        .iter()
+        .map(|r| r.metrics.get(select).copied().unwrap_or(f64::NAN))
+        .collect();
     cx.series(&format!("trial_{select}"), xs, ys);
     if !chosen.valid_accuracy_curve.is_empty() {
         let n = chosen.valid_accuracy_curve.len();
-        cx.series("best_valid_accuracy", (1..=n).map(|e| e as f64).collect(), chosen.valid_accuracy_curve.clone());
+        cx.series(
+            "best_valid_accuracy",
+            (1..=n).map(|e| e as f64).collect(),
+            chosen.valid_accuracy_curve.clone(),
+        );
     }
     cx.extra = serde_json::json!({
         "best_config": chosen.overrides,
@@ -216,10 +236,11 @@ pub fn report(cx: &mut StepCx<'_>, results: &[TrialResult], chosen: &TrialResult
 
 /// The best config an earlier step (`regularize`, `tune`) reported.
 pub fn best_config_of(cx: &StepCx<'_>, step: &str) -> Result<Overrides, String> {
-    let e = (cx.earlier)(step).ok_or_else(|| format!("no step `{step}` has run in this project"))?;
-    let best = e
-        .extra
-        .get("best_config")
-        .ok_or_else(|| format!("step `{step}` reported no best_config (only regularize and tune do)"))?;
-    serde_json::from_value(best.clone()).map_err(|err| format!("best_config of `{step}` is unreadable: {err}"))
+    let e =
+        (cx.earlier)(step).ok_or_else(|| format!("no step `{step}` has run in this project"))?;
+    let best = e.extra.get("best_config").ok_or_else(|| {
+        format!("step `{step}` reported no best_config (only regularize and tune do)")
+    })?;
+    serde_json::from_value(best.clone())
+        .map_err(|err| format!("best_config of `{step}` is unreadable: {err}"))
 }

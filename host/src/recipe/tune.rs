@@ -15,7 +15,8 @@ use crate::train::TrainSpec;
 /// The step's registration.
 pub const BUILTIN: Builtin = Builtin {
     name: "tune",
-    summary: "Grid or random search over hyperparameters with a trial budget; reports the best config",
+    summary:
+        "Grid or random search over hyperparameters with a trial budget; reports the best config",
     revision: 1,
     default_checks: &["valid.accuracy >= @overfit.valid.accuracy"],
     needs_model: true,
@@ -61,7 +62,10 @@ impl Default for Config {
             batch_size: 64,
             from: None,
             space: [
-                ("lr".to_owned(), choices(vec![1e-3.into(), 3e-3.into(), 1e-2.into()])),
+                (
+                    "lr".to_owned(),
+                    choices(vec![1e-3.into(), 3e-3.into(), 1e-2.into()]),
+                ),
                 (
                     "hidden".to_owned(),
                     choices(vec![
@@ -76,33 +80,63 @@ impl Default for Config {
     }
 }
 
-const KEYS: [&str; 8] = ["epochs", "lr", "batch_size", "weight_decay", "augment_shift", "early_stopping", "dropout", "hidden"];
+const KEYS: [&str; 8] = [
+    "epochs",
+    "lr",
+    "batch_size",
+    "weight_decay",
+    "augment_shift",
+    "early_stopping",
+    "dropout",
+    "hidden",
+];
 
 fn make(t: &toml::Table) -> Result<Box<dyn RecipeStep>, ConfigError> {
     let c: Config = parse_config(t)?;
     if c.search != "grid" && c.search != "random" {
-        return Err(ConfigError::at("search", format!("search must be \"grid\" or \"random\", got `{}`", c.search)));
+        return Err(ConfigError::at(
+            "search",
+            format!("search must be \"grid\" or \"random\", got `{}`", c.search),
+        ));
     }
     if c.trials == 0 {
         return Err(ConfigError::at("trials", "the trial budget must be >= 1"));
     }
     if c.space.is_empty() {
-        return Err(ConfigError::at("space", "declare at least one dimension, e.g. space = { lr = [0.001, 0.01] }"));
+        return Err(ConfigError::at(
+            "space",
+            "declare at least one dimension, e.g. space = { lr = [0.001, 0.01] }",
+        ));
     }
     for (k, d) in &c.space {
         if !KEYS.contains(&k.as_str()) {
             return Err(ConfigError::at(
                 "space",
-                format!("cannot tune `{k}`{}; tunable: {}", crate::project::did_you_mean(k, KEYS), KEYS.join(", ")),
+                format!(
+                    "cannot tune `{k}`{}; tunable: {}",
+                    crate::project::did_you_mean(k, KEYS),
+                    KEYS.join(", ")
+                ),
             ));
         }
         match d {
-            Dim::Choices(v) if v.is_empty() => return Err(ConfigError::at("space", format!("`{k}` has no values"))),
-            Dim::Range { .. } if c.search == "grid" => {
-                return Err(ConfigError::at("space", format!("`{k}` is a range; grid search needs a list of values")))
+            Dim::Choices(v) if v.is_empty() => {
+                return Err(ConfigError::at("space", format!("`{k}` has no values")))
             }
-            Dim::Range { min, max, log } if !(min < max) || (*log && *min <= 0.0) => {
-                return Err(ConfigError::at("space", format!("`{k}`: need min < max (and min > 0 for log)")))
+            Dim::Range { .. } if c.search == "grid" => {
+                return Err(ConfigError::at(
+                    "space",
+                    format!("`{k}` is a range; grid search needs a list of values"),
+                ))
+            }
+            Dim::Range { min, max, log }
+                if min.partial_cmp(max) != Some(std::cmp::Ordering::Less)
+                    || (*log && *min <= 0.0) =>
+            {
+                return Err(ConfigError::at(
+                    "space",
+                    format!("`{k}`: need min < max (and min > 0 for log)"),
+                ))
             }
             _ => {}
         }
@@ -139,7 +173,12 @@ fn overrides(t: &toml::Table) -> Result<Overrides, String> {
 impl RecipeStep for Config {
     fn run(&mut self, cx: &mut StepCx<'_>) -> Result<String, String> {
         let net = cx.net_config()?;
-        let base = TrainSpec { epochs: self.epochs, lr: self.lr, batch_size: self.batch_size, ..TrainSpec::default() };
+        let base = TrainSpec {
+            epochs: self.epochs,
+            lr: self.lr,
+            batch_size: self.batch_size,
+            ..TrainSpec::default()
+        };
         let start = match &self.from {
             Some(step) => trials::best_config_of(cx, step)?,
             None => Overrides::default(),
@@ -163,7 +202,10 @@ impl RecipeStep for Config {
                         .iter()
                         .map(|(k, d)| {
                             let v = match d {
-                                Dim::Choices(v) => v.choose(&mut rng).cloned().unwrap_or(toml::Value::Integer(0)),
+                                Dim::Choices(v) => v
+                                    .choose(&mut rng)
+                                    .cloned()
+                                    .unwrap_or(toml::Value::Integer(0)),
                                 Dim::Range { min, max, log } => {
                                     let u: f64 = rng.random();
                                     let x = if *log {
@@ -171,7 +213,13 @@ impl RecipeStep for Config {
                                     } else {
                                         min + u * (max - min)
                                     };
-                                    if matches!(k.as_str(), "epochs" | "batch_size" | "augment_shift" | "early_stopping") {
+                                    if matches!(
+                                        k.as_str(),
+                                        "epochs"
+                                            | "batch_size"
+                                            | "augment_shift"
+                                            | "early_stopping"
+                                    ) {
                                         toml::Value::Integer(x.round() as i64)
                                     } else {
                                         toml::Value::Float(x)
@@ -219,7 +267,8 @@ mod tests {
 
     #[test]
     fn grid_is_the_cartesian_product() {
-        let t: toml::Table = toml::from_str("space = { lr = [0.1, 0.2], dropout = [0.0, 0.1, 0.2] }").unwrap();
+        let t: toml::Table =
+            toml::from_str("space = { lr = [0.1, 0.2], dropout = [0.0, 0.1, 0.2] }").unwrap();
         let c: Config = parse_config(&t).map_err(|e| e.message).unwrap();
         assert_eq!(grid(&c.space).len(), 6);
     }
