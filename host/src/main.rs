@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use art_host::checks::fmt_num;
 use art_host::cli::{Cli, Command, PluginsAction};
 use art_host::runner::{self, RunError, RunOptions, RunReport};
+use art_host::store::Status;
 use art_host::{demo, recipe};
 use clap::Parser;
 
@@ -168,6 +169,16 @@ fn print_summary(r: &RunReport) {
         for c in s.checks.iter().filter(|c| !c.passed) {
             println!("    failed check `{}`: {}", c.check, c.message);
         }
+    }
+    let cached = r
+        .steps
+        .iter()
+        .filter(|s| s.status == Status::Cached)
+        .count();
+    if cached > 0 {
+        println!(
+            "\n{cached} step(s) cached: a stored run has the same fingerprint and still passes today's checks (--force reruns)"
+        );
     }
     println!();
     println!(
