@@ -67,6 +67,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure: training throughput vs raw burn, pack loading, the digits recipe (cold and
+    /// rerun, peak RSS), per-step overhead, CNN epoch scaling on Fashion-MNIST. Use a release
+    /// build; each figure is printed with its baseline ratio or target.
+    Bench {
+        /// Only these benchmarks (train_throughput, pack_load, recipe_digits, step_overhead, scale).
+        names: Vec<String>,
+        /// Print the figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect installed step packs.
     Plugins {
         /// What to do with them.

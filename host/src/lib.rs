@@ -5,6 +5,7 @@
 //! those metrics gate the next step. Steps come from the built-in [`recipe`] or from step packs
 //! loaded at run time through the stable ABI of `art-plugin-api` ([`packs`]).
 
+pub mod bench;
 pub mod checks;
 pub mod cli;
 pub mod data;

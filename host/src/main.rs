@@ -81,6 +81,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             )
         }
         Command::Status { dir, json } => status(&dir_or_cwd(dir), json),
+        Command::Bench { names, json } => bench(&names, json),
         Command::Steps {
             dir,
             plugin_dirs,
@@ -192,6 +193,45 @@ fn print_summary(r: &RunReport) {
         },
         r.duration_s
     );
+}
+
+fn bench(names: &[String], json: bool) -> Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build of art-host; benchmark a release build (cargo build --release)");
+    }
+    let figures = art_host::bench::run(names).map_err(anyhow::Error::msg)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        println!(
+            "{:<18} {:<66} {:>12} {:<10} {:<10} ok",
+            "bench", "what", "value", "unit", "target"
+        );
+        for f in &figures {
+            println!(
+                "{:<18} {:<66} {:>12} {:<10} {:<10} {}",
+                f.bench,
+                f.what,
+                if f.value.abs() >= 1000.0 {
+                    format!("{:.0}", f.value)
+                } else {
+                    format!("{:.3}", f.value)
+                },
+                f.unit,
+                f.target,
+                match f.ok {
+                    Some(true) => "yes",
+                    Some(false) => "NO",
+                    None => "",
+                }
+            );
+        }
+    }
+    Ok(if figures.iter().all(|f| f.ok != Some(false)) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn status(dir: &Path, json: bool) -> Result<ExitCode> {
