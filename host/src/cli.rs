@@ -44,6 +44,9 @@ pub enum Command {
         /// Run only this step (forced); the others are not run.
         #[arg(long, value_name = "STEP")]
         only: Option<String>,
+        /// Trials trained at once (default: the number of cores; results do not depend on it).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,

@@ -52,6 +52,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             force,
             from,
             only,
+            threads,
             json,
         } => {
             let dir = if demo {
@@ -76,6 +77,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     progress: !json,
                     from,
                     only,
+                    threads: threads.map(usize::from),
                 },
                 json,
             )

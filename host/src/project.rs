@@ -40,6 +40,10 @@ pub struct ProjectMeta {
     /// Run every step even after a failed gate.
     #[serde(default)]
     pub continue_on_failure: bool,
+    /// Trials (regularize, tune, squeeze) trained at once; default: the number of cores.
+    /// Results do not depend on it.
+    #[serde(default)]
+    pub threads: Option<usize>,
 }
 
 /// `[data]`. Exactly one source: `builtin`, `csv` or `idx_images` + `idx_labels`; none means

@@ -52,6 +52,8 @@ pub struct RunOptions {
     pub from: Option<String>,
     /// Run only this step (forced); the others are not run.
     pub only: Option<String>,
+    /// Trials trained at once (default: `[project] threads`, else the number of cores).
+    pub threads: Option<usize>,
 }
 
 /// One step's row of the summary.
@@ -389,6 +391,11 @@ pub fn run_loaded(
 
     let (data, splits) = load_dataset(project)?;
     let digest = data.digest();
+    let threads = opts
+        .threads
+        .or(project.meta.threads)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
     // Absolute, so the paths in the report mean the same thing from any working directory.
     let store =
         Store::new(&std::fs::canonicalize(&project.dir).unwrap_or_else(|_| project.dir.clone()));
@@ -556,6 +563,7 @@ pub fn run_loaded(
         );
         cx.dataset_digest.clone_from(&digest);
         cx.trial_dir = store.trial_dir(&spec.id);
+        cx.threads = threads;
         let outcome: Result<(String, serde_json::Value), String> = match &mut r.runnable {
             Runnable::Builtin(_, step) => {
                 let res =

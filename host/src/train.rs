@@ -92,6 +92,7 @@ pub struct Session {
     optim: ModuleOptimizer,
     weight_decay: f64,
     checkpoints: Vec<Net>,
+    masks: rand::rngs::SmallRng,
 }
 
 fn optimizer(weight_decay: f64) -> ModuleOptimizer {
@@ -115,10 +116,21 @@ fn init_model(
     device: &Device,
     seed: u64,
 ) -> Result<Net, String> {
+    // burn's generator is one global: hold this lock from seeding to the last parameter
+    // drawn, so sessions created in parallel threads still get their seed's weights.
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     device.seed(seed);
     let model = Net::new(cfg, inputs, classes, device)?;
     let _ = model.forward(Tensor::<2>::zeros([2, inputs], device));
     Ok(model)
+}
+
+/// The generator of a session's dropout masks (derived from its seed).
+fn mask_rng(seed: u64) -> rand::rngs::SmallRng {
+    rand::rngs::SmallRng::seed_from_u64(seed ^ 0x6d61_736b_0000_0000)
 }
 
 /// Shifts a square image by (dx, dy) pixels, filling with zeros.
@@ -153,6 +165,7 @@ impl Session {
             optim: optimizer(0.0),
             weight_decay: 0.0,
             checkpoints: Vec::new(),
+            masks: mask_rng(seed),
         })
     }
 
@@ -160,6 +173,7 @@ impl Session {
     pub fn reinit(&mut self, seed: u64) -> Result<(), String> {
         self.model = init_model(&self.net, self.inputs, self.classes, &self.device, seed)?;
         self.optim = optimizer(self.weight_decay);
+        self.masks = mask_rng(seed);
         Ok(())
     }
 
@@ -217,7 +231,7 @@ impl Session {
     ) -> Result<f64, String> {
         self.check_batch(features, labels)?;
         let (x, y) = self.tensors(features, labels);
-        let logits = self.model.forward(x);
+        let logits = self.model.forward_train(x, &mut self.masks);
         let loss = CrossEntropyLoss::new(None, &self.device).forward(logits, y);
         let value = f64::from(loss.clone().into_scalar::<f32>());
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);

@@ -8,6 +8,8 @@ use burn::nn::{
 };
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
+use rand::rngs::SmallRng;
+use rand::Rng;
 
 /// Which layers.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +54,26 @@ impl NetConfig {
     }
 }
 
+/// Inverted dropout with a mask from `rng`: zero with probability `p`, scale the rest by 1/(1-p).
+fn dropout(x: Tensor<2>, p: f64, rng: &mut SmallRng) -> Tensor<2> {
+    let [rows, cols] = x.dims();
+    let keep = 1.0 - p;
+    let scale = (1.0 / keep) as f32;
+    // Two 32-bit draws per 64-bit word of a fast generator: masks are on the hot path.
+    let threshold = (keep * f64::from(u32::MAX)) as u32;
+    let n = rows * cols;
+    let mut mask = Vec::with_capacity(n + 1);
+    while mask.len() < n {
+        let w = rng.random::<u64>();
+        for half in [w as u32, (w >> 32) as u32] {
+            mask.push(if half < threshold { scale } else { 0.0 });
+        }
+    }
+    mask.truncate(n);
+    let device = x.device();
+    x * Tensor::<2>::from_data(TensorData::new(mask, [rows, cols]), &device)
+}
+
 /// A dense stack: the MLP itself, and the head of the CNN.
 #[derive(Module, Debug)]
 pub struct Dense {
@@ -94,15 +116,19 @@ impl Dense {
         }
     }
 
-    fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
+    fn forward(&self, mut x: Tensor<2>, mut masks: Option<&mut SmallRng>) -> Tensor<2> {
         let last = self.layers.len() - 1;
+        let p = self.dropout.prob;
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             if i < last {
                 if let Some(norm) = self.norms.get(i) {
                     x = norm.forward(x);
                 }
-                x = self.dropout.forward(relu(x));
+                x = relu(x);
+                if let (Some(rng), true) = (masks.as_deref_mut(), p > 0.0) {
+                    x = dropout(x, p, rng);
+                }
             }
         }
         x
@@ -189,10 +215,21 @@ impl Net {
         }
     }
 
-    /// Logits for a `[batch, inputs]` tensor.
+    /// Logits for a `[batch, inputs]` tensor, without dropout.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward_masked(x, None)
+    }
+
+    /// Logits in training mode: dropout masks drawn from `rng`. The masks come from our own
+    /// seeded generator, not burn's global one, so trials can train in parallel threads and
+    /// still give the same weights for the same seed.
+    pub fn forward_train(&self, x: Tensor<2>, rng: &mut SmallRng) -> Tensor<2> {
+        self.forward_masked(x, Some(rng))
+    }
+
+    fn forward_masked(&self, x: Tensor<2>, masks: Option<&mut SmallRng>) -> Tensor<2> {
         match self {
-            Net::Mlp(d) => d.forward(x),
+            Net::Mlp(d) => d.forward(x, masks),
             Net::Cnn(c) => {
                 let [b, _] = x.dims();
                 let mut h: Tensor<4> = x.reshape([b, 1, c.side, c.side]);
@@ -204,7 +241,7 @@ impl Net {
                     }
                 }
                 let [b, ch, hh, ww] = h.dims();
-                c.head.forward(h.reshape([b, ch * hh * ww]))
+                c.head.forward(h.reshape([b, ch * hh * ww]), masks)
             }
         }
     }

@@ -89,6 +89,8 @@ pub struct StepCx<'a> {
     pub dataset_digest: String,
     /// Where finished trials are kept so that a config is never trained twice.
     pub trial_dir: PathBuf,
+    /// How many trials may train at once.
+    pub threads: usize,
     session: Option<Session>,
 }
 
@@ -123,6 +125,7 @@ impl<'a> StepCx<'a> {
             extra: serde_json::Value::Null,
             dataset_digest: String::new(),
             trial_dir: PathBuf::new(),
+            threads: 1,
             session: None,
         }
     }
@@ -172,6 +175,16 @@ impl<'a> StepCx<'a> {
     ) -> Result<Session, String> {
         let s = &self.splits.train;
         Session::new(net, s.num_features, s.num_classes, seed)
+    }
+
+    /// What trials need, shareable across threads.
+    pub fn trial_env(&self) -> trials::TrialEnv<'_> {
+        trials::TrialEnv {
+            splits: self.splits,
+            digest: &self.dataset_digest,
+            dir: &self.trial_dir,
+            threads: self.threads,
+        }
     }
 
     /// Records loss and accuracy of the step's network on both splits, as `train.*`, `valid.*`.

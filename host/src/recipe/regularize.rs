@@ -100,15 +100,19 @@ impl RecipeStep for Config {
             None => Overrides::default(),
         };
         let mut seen = Vec::new();
-        let mut results = Vec::new();
+        let mut jobs = Vec::new();
         for c in &self.configs {
             let o = start.then(c);
             if seen.contains(&o.canonical()) {
                 continue;
             }
             seen.push(o.canonical());
-            results.push(trials::run(cx, &net, &base, &o, cx.seed, None)?);
+            jobs.push(trials::Job {
+                overrides: o,
+                seed: cx.seed,
+            });
         }
+        let results = trials::run_all(&cx.trial_env(), &net, &base, &jobs, false)?;
         let chosen = trials::best(&results, &self.select)
             .ok_or_else(|| format!("no trial recorded `{}`", self.select))?
             .clone();

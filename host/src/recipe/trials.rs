@@ -7,7 +7,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
 use super::StepCx;
+use crate::data::Splits;
 use crate::models::net::{Arch, NetConfig};
 use crate::train::{Session, TrainSpec};
 
@@ -110,48 +115,91 @@ pub struct TrialResult {
     /// Per-epoch validation accuracy.
     #[serde(default)]
     pub valid_accuracy_curve: Vec<f64>,
+    /// Validation logits, kept for ensembles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_logits: Option<Vec<f32>>,
     /// Whether it came from the trial store instead of being trained now.
     #[serde(default, skip_serializing)]
     pub cached: bool,
 }
 
-fn fingerprint(cx: &StepCx<'_>, net: &NetConfig, spec: &TrainSpec, seed: u64) -> String {
+/// What trials need of a step: shareable across threads (a `StepCx` is not).
+#[derive(Clone, Copy)]
+pub struct TrialEnv<'a> {
+    /// The data.
+    pub splits: &'a Splits,
+    /// Its digest.
+    pub digest: &'a str,
+    /// Where finished trials are kept.
+    pub dir: &'a Path,
+    /// How many trials may train at once.
+    pub threads: usize,
+}
+
+/// One trial to run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// What to try.
+    pub overrides: Overrides,
+    /// With which seed.
+    pub seed: u64,
+}
+
+fn fingerprint(env: &TrialEnv<'_>, net: &NetConfig, spec: &TrainSpec, seed: u64) -> String {
     let text = format!(
         "{net:?}|{}|{}|{seed}|{}|{}",
         serde_json::to_string(spec).unwrap_or_default(),
-        cx.dataset_digest,
-        cx.splits.valid.len(),
-        env!("CARGO_PKG_VERSION")
+        env.digest,
+        env.splits.valid.len(),
+        env.splits.train.len(),
     );
-    format!("{:x}", Sha256::digest(text.as_bytes()))
+    format!(
+        "{:x}{}",
+        Sha256::digest(text.as_bytes()),
+        env!("CARGO_PKG_VERSION").len()
+    )
 }
 
-/// Runs (or reuses) one trial; `keep` receives the trained session when one was trained.
-pub fn run(
-    cx: &StepCx<'_>,
+/// Runs (or reuses) one trial. With `want_logits`, the validation logits are kept too
+/// (an ensemble needs them); a stored trial without them is trained again.
+fn run_one(
+    env: &TrialEnv<'_>,
     base_net: &NetConfig,
     base: &TrainSpec,
-    overrides: &Overrides,
-    seed: u64,
-    keep: Option<&mut Option<Session>>,
+    job: &Job,
+    want_logits: bool,
 ) -> Result<TrialResult, String> {
-    let (net, spec) = overrides.apply(base_net, base)?;
-    let fp = fingerprint(cx, &net, &spec, seed);
-    let file = cx.trial_dir.join(format!("{fp}.json"));
-    if keep.is_none() {
-        if let Some(mut r) = std::fs::read(&file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<TrialResult>(&b).ok())
-        {
+    let (net, spec) = job.overrides.apply(base_net, base)?;
+    let fp = fingerprint(env, &net, &spec, job.seed);
+    let name = format!("{fp}.json");
+    let file = env.dir.join(&name);
+    if let Some(mut r) = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<TrialResult>(&b).ok())
+    {
+        if !want_logits || r.valid_logits.is_some() {
             r.cached = true;
             return Ok(r);
         }
     }
-    let splits = cx.splits;
-    let mut s = cx.new_session(&net, seed)?;
-    let report = s.fit(&splits.train, Some(&splits.valid), &spec, seed, |_, _| true)?;
+    let splits = env.splits;
+    let mut s = Session::new(
+        &net,
+        splits.train.num_features,
+        splits.train.num_classes,
+        job.seed,
+    )?;
+    let report = s.fit(
+        &splits.train,
+        Some(&splits.valid),
+        &spec,
+        job.seed,
+        |_, _| true,
+    )?;
     let (tl, ta) = s.evaluate(&splits.train);
-    let (vl, va) = s.evaluate(&splits.valid);
+    let logits = s.logits(&splits.valid);
+    let (vl, va) =
+        crate::models::loss_and_accuracy(&logits, &splits.valid.labels, splits.valid.num_classes);
     let metrics: BTreeMap<String, f64> = [
         ("train.loss", tl),
         ("train.accuracy", ta),
@@ -164,20 +212,67 @@ pub fn run(
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let result = TrialResult {
-        overrides: overrides.clone(),
-        seed,
+        overrides: job.overrides.clone(),
+        seed: job.seed,
         metrics,
         valid_accuracy_curve: report.epoch_valid_accuracy,
+        valid_logits: want_logits.then_some(logits),
         cached: false,
     };
-    if !file.exists() {
-        crate::store::write_new(&cx.trial_dir, &format!("{fp}.json"), &result)
-            .map_err(|e| format!("cannot store the trial: {e}"))?;
+    // A trial stored without logits is replaced by one with them (same result, more data).
+    if file.exists() {
+        let _ = std::fs::remove_file(&file);
     }
-    if let Some(k) = keep {
-        *k = Some(s);
-    }
+    crate::store::write_new(env.dir, &name, &result)
+        .map_err(|e| format!("cannot store the trial: {e}"))?;
     Ok(result)
+}
+
+/// Runs every job, `env.threads` at a time; results come back in job order, and each is the
+/// same whatever the thread count (every trial has its own seed and generators).
+pub fn run_all(
+    env: &TrialEnv<'_>,
+    net: &NetConfig,
+    base: &TrainSpec,
+    jobs: &[Job],
+    want_logits: bool,
+) -> Result<Vec<TrialResult>, String> {
+    let threads = env.threads.clamp(1, jobs.len().max(1));
+    if threads == 1 {
+        return jobs
+            .iter()
+            .map(|j| run_one(env, net, base, j, want_logits))
+            .collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<TrialResult, String>>>> =
+        jobs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_one(env, net, base, job, want_logits)
+                }))
+                .unwrap_or_else(|p| {
+                    Err(format!(
+                        "trial panicked: {}",
+                        art_plugin_api::export::panic_message(p.as_ref())
+                    ))
+                });
+                *slots[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+                .unwrap_or_else(|| Err("a trial did not run".into()))
+        })
+        .collect()
 }
 
 /// Picks the best trial by `metric` (higher is better unless the name ends in `loss`).

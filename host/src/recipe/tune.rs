@@ -233,9 +233,9 @@ impl RecipeStep for Config {
                 .collect()
         };
         let mut seen = Vec::new();
-        let mut results = Vec::new();
+        let mut jobs = Vec::new();
         for cand in candidates {
-            if results.len() >= self.trials {
+            if jobs.len() >= self.trials {
                 break;
             }
             let o = start.then(&overrides(&cand)?);
@@ -243,8 +243,12 @@ impl RecipeStep for Config {
                 continue;
             }
             seen.push(o.canonical());
-            results.push(trials::run(cx, &net, &base, &o, cx.seed, None)?);
+            jobs.push(trials::Job {
+                overrides: o,
+                seed: cx.seed,
+            });
         }
+        let results = trials::run_all(&cx.trial_env(), &net, &base, &jobs, false)?;
         let chosen = trials::best(&results, &self.select)
             .ok_or_else(|| format!("no trial recorded `{}`", self.select))?
             .clone();
