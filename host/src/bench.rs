@@ -63,7 +63,10 @@ struct RawMlp {
 }
 
 fn raw_loop(train: &Dataset, epochs: usize, batch: usize, seed: u64) -> f64 {
-    let device = Device::flex().autodiff();
+    raw_loop_on(Device::flex().autodiff(), train, epochs, batch, seed)
+}
+
+fn raw_loop_on(device: Device, train: &Dataset, epochs: usize, batch: usize, seed: u64) -> f64 {
     device.seed(seed);
     let mut model = RawMlp {
         a: LinearConfig::new(train.num_features, 128).init(&device),
@@ -336,10 +339,19 @@ fn step_overhead(out: &mut Vec<Figure>) -> Result<(), String> {
 
 /// Fashion-MNIST from `../shared/data/fashion-mnist` or Debian's `dataset-fashion-mnist`.
 fn fashion_mnist() -> Option<(PathBuf, PathBuf)> {
-    let candidates = [
-        PathBuf::from("../shared/data/fashion-mnist"),
-        PathBuf::from("/usr/share/datasets/fashion-mnist"),
-    ];
+    let mut candidates: Vec<PathBuf> = std::env::var_os("ART_FASHION_MNIST")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.push(PathBuf::from("../shared/data/fashion-mnist"));
+    // From target/release/art-host up to the checkout, then beside it.
+    if let Some(repo) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.ancestors().nth(3).map(PathBuf::from))
+    {
+        candidates.push(repo.join("../shared/data/fashion-mnist"));
+    }
+    candidates.push(PathBuf::from("/usr/share/datasets/fashion-mnist"));
     candidates.into_iter().find_map(|d| {
         let (i, l) = (
             d.join("train-images-idx3-ubyte.gz"),
@@ -404,13 +416,61 @@ fn scale(out: &mut Vec<Figure>) -> Result<(), String> {
     Ok(())
 }
 
+/// The CPU backends compared on the recipe's shapes. `ndarray` is only there when art-host is
+/// built with `--features bench-backends` (it costs build time nobody else needs).
+fn backends(out: &mut Vec<Figure>) -> Result<(), String> {
+    let digits = Dataset::digits().map_err(|e| e.to_string())?;
+    let splits = data::split(&digits, 0.2, 0).map_err(|e| e.to_string())?;
+    #[allow(unused_mut)]
+    let mut candidates: Vec<(&str, Device)> = vec![("flex", Device::flex())];
+    #[cfg(feature = "bench-backends")]
+    candidates.push(("ndarray", Device::ndarray()));
+    let mut base = None;
+    for (name, device) in candidates {
+        for batch in [64usize, 1024] {
+            raw_loop_on(device.clone().autodiff(), &splits.train, 1, batch, 0);
+            let best = (0..3)
+                .map(|r| raw_loop_on(device.clone().autodiff(), &splits.train, 10, batch, r))
+                .fold(0f64, f64::max);
+            let base = *base.get_or_insert(best);
+            out.push(fig(
+                "backends",
+                format!("{name}: MLP 64-128-10, batch {batch}"),
+                best,
+                "samples/s",
+                "",
+                None,
+            ));
+            out.push(fig(
+                "backends",
+                format!("{name}, batch {batch} / flex, batch 64"),
+                best / base * 100.0,
+                "%",
+                "",
+                None,
+            ));
+        }
+    }
+    #[cfg(not(feature = "bench-backends"))]
+    out.push(fig(
+        "backends",
+        "ndarray: rebuild with --features bench-backends to compare",
+        f64::NAN,
+        "",
+        "",
+        None,
+    ));
+    Ok(())
+}
+
 /// Every benchmark, by name.
-pub const BENCHES: [&str; 5] = [
+pub const BENCHES: [&str; 6] = [
     "train_throughput",
     "pack_load",
     "recipe_digits",
     "step_overhead",
     "scale",
+    "backends",
 ];
 
 /// Runs the named benchmarks (all when empty) and returns their figures.
@@ -433,6 +493,7 @@ pub fn run(only: &[String]) -> Result<Vec<Figure>, String> {
             "pack_load" => pack_load(&mut out)?,
             "recipe_digits" => recipe_digits(&mut out)?,
             "step_overhead" => step_overhead(&mut out)?,
+            "backends" => backends(&mut out)?,
             _ => scale(&mut out)?,
         }
     }

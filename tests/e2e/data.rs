@@ -99,3 +99,15 @@ fn steps_lists_builtins_and_pack_steps() {
         );
     }
 }
+
+#[test]
+fn bench_refuses_unknown_benchmarks_with_a_suggestion() {
+    let p = project("[project]\nname = \"x\"\n", &[]);
+    let run = art(p.path(), &["bench", "pack_lod"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean `pack_load`"),
+        "{}",
+        run.stderr
+    );
+}
