@@ -62,11 +62,30 @@ struct RawMlp {
     b: Linear,
 }
 
-fn raw_loop(train: &Dataset, epochs: usize, batch: usize, seed: u64) -> f64 {
-    raw_loop_on(Device::flex().autodiff(), train, epochs, batch, seed)
+fn raw_loop(
+    train: &Dataset,
+    valid: Option<&Dataset>,
+    epochs: usize,
+    batch: usize,
+    seed: u64,
+) -> f64 {
+    raw_loop_valid(Device::flex().autodiff(), train, valid, epochs, batch, seed)
 }
 
 fn raw_loop_on(device: Device, train: &Dataset, epochs: usize, batch: usize, seed: u64) -> f64 {
+    raw_loop_valid(device, train, None, epochs, batch, seed)
+}
+
+/// The raw loop; with `valid`, it also computes validation accuracy after every epoch, the
+/// same work `overfit` does, so the two can be compared like for like.
+fn raw_loop_valid(
+    device: Device,
+    train: &Dataset,
+    valid: Option<&Dataset>,
+    epochs: usize,
+    batch: usize,
+    seed: u64,
+) -> f64 {
     device.seed(seed);
     let mut model = RawMlp {
         a: LinearConfig::new(train.num_features, 128).init(&device),
@@ -97,6 +116,25 @@ fn raw_loop_on(device: Device, train: &Dataset, epochs: usize, batch: usize, see
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(1e-3, model, grads);
             samples += chunk.len();
+        }
+        if let Some(v) = valid {
+            let m = model.valid();
+            let x = Tensor::<2>::from_data(
+                TensorData::new(v.features.clone(), [v.len(), v.num_features]),
+                &device.clone().inner(),
+            );
+            let pred: Vec<i64> =
+                m.b.forward(relu(m.a.forward(x)))
+                    .argmax(1)
+                    .into_data()
+                    .iter::<i64>()
+                    .collect();
+            let correct = pred
+                .iter()
+                .zip(&v.labels)
+                .filter(|(p, l)| **p == i64::from(**l))
+                .count();
+            std::hint::black_box(correct);
         }
     }
     samples as f64 / started.elapsed().as_secs_f64()
@@ -138,12 +176,19 @@ fn train_throughput(out: &mut Vec<Figure>) -> Result<(), String> {
     let splits = data::split(&digits, 0.2, 0).map_err(|e| e.to_string())?;
     let (epochs, batch) = (30, 64);
     // Warm up both, then alternate three rounds and keep each side's best.
-    raw_loop(&splits.train, 2, batch, 0);
+    raw_loop(&splits.train, None, 2, batch, 0);
     host_loop(&splits, 2, batch, 0, false)?;
-    let (mut raw, mut host, mut host_valid) = (0f64, 0f64, 0f64);
+    let (mut raw, mut host, mut raw_valid, mut host_valid) = (0f64, 0f64, 0f64, 0f64);
     for round in 0..3 {
-        raw = raw.max(raw_loop(&splits.train, epochs, batch, round));
+        raw = raw.max(raw_loop(&splits.train, None, epochs, batch, round));
         host = host.max(host_loop(&splits, epochs, batch, round, false)?);
+        raw_valid = raw_valid.max(raw_loop(
+            &splits.train,
+            Some(&splits.valid),
+            epochs,
+            batch,
+            round,
+        ));
         host_valid = host_valid.max(host_loop(&splits, epochs, batch, round, true)?);
     }
     out.push(fig(
@@ -171,14 +216,14 @@ fn train_throughput(out: &mut Vec<Figure>) -> Result<(), String> {
         ">= 95 %",
         Some(ratio >= 95.0),
     ));
-    let ratio_v = host_valid / raw * 100.0;
+    let ratio_v = host_valid / raw_valid * 100.0;
     out.push(fig(
         "train_throughput",
-        "host loop with per-epoch validation (as overfit runs it) / raw",
+        "with per-epoch validation, as overfit runs it: host / raw",
         ratio_v,
         "%",
-        "",
-        None,
+        ">= 95 %",
+        Some(ratio_v >= 95.0),
     ));
     Ok(())
 }

@@ -191,11 +191,13 @@ impl Session {
     }
 
     fn tensors(&self, features: &[f32], labels: &[u32]) -> (Tensor<2>, Tensor<1, Int>) {
+        self.tensors_owned(features.to_vec(), labels)
+    }
+
+    fn tensors_owned(&self, features: Vec<f32>, labels: &[u32]) -> (Tensor<2>, Tensor<1, Int>) {
         let rows = labels.len();
-        let x = Tensor::<2>::from_data(
-            TensorData::new(features.to_vec(), [rows, self.inputs]),
-            &self.device,
-        );
+        let x =
+            Tensor::<2>::from_data(TensorData::new(features, [rows, self.inputs]), &self.device);
         let y = Tensor::<1, Int>::from_data(
             TensorData::new(labels.iter().map(|&l| l as i64).collect(), [rows]),
             &self.device,
@@ -230,7 +232,12 @@ impl Session {
         lr: f64,
     ) -> Result<f64, String> {
         self.check_batch(features, labels)?;
-        let (x, y) = self.tensors(features, labels);
+        self.step(features.to_vec(), labels, lr)
+    }
+
+    /// The optimiser step itself, on a batch the caller has checked and hands over.
+    fn step(&mut self, features: Vec<f32>, labels: &[u32], lr: f64) -> Result<f64, String> {
+        let (x, y) = self.tensors_owned(features, labels);
         let logits = self.model.forward_train(x, &mut self.masks);
         let loss = CrossEntropyLoss::new(None, &self.device).forward(logits, y);
         let value = f64::from(loss.clone().into_scalar::<f32>());
@@ -355,7 +362,10 @@ impl Session {
                     }
                     yb.push(train.labels[i]);
                 }
-                let loss = self.train_batch(&xb, &yb, spec.lr)?;
+                self.check_batch(&xb, &yb)?;
+                let batch =
+                    std::mem::replace(&mut xb, Vec::with_capacity(spec.batch_size * self.inputs));
+                let loss = self.step(batch, &yb, spec.lr)?;
                 if !loss.is_finite() {
                     return Err(format!(
                         "loss became {loss} in epoch {} (lr {}): lower the learning rate",
