@@ -103,7 +103,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
 fn run(dir: &Path, opts: RunOptions, json: bool) -> Result<ExitCode> {
     let report = match runner::run_project(dir, &opts) {
         Ok(r) => r,
-        Err(e @ (RunError::Project(_) | RunError::Selection(_))) => {
+        Err(e @ (RunError::Project(_) | RunError::Selection(_) | RunError::Locked(_))) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(2));
         }

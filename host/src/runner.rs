@@ -37,6 +37,9 @@ pub enum RunError {
     /// `--from`/`--only` named no step of the project.
     #[error("{0}")]
     Selection(String),
+    /// Another run holds the project.
+    #[error(transparent)]
+    Locked(#[from] crate::lock::LockError),
 }
 
 /// Knobs of one run.
@@ -399,6 +402,8 @@ pub fn run_loaded(
     // Absolute, so the paths in the report mean the same thing from any working directory.
     let store =
         Store::new(&std::fs::canonicalize(&project.dir).unwrap_or_else(|_| project.dir.clone()));
+    // Nothing is written before the lock is ours.
+    let _lock = crate::lock::ProjectLock::acquire(store.root())?;
     let run_id = new_run_id();
     let stop = AtomicBool::new(false);
     let mut warnings = Vec::new();

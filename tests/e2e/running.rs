@@ -170,3 +170,47 @@ checks = ["train.accuracy > 0.5"]
     let records = snapshot(&p.path().join(".art/steps/overfit"));
     assert_eq!(records.len(), 3, "two runs stored plus the corrupt file");
 }
+
+#[test]
+fn a_second_run_on_the_same_project_is_refused_naming_the_holder() {
+    let toml = format!(
+        "{HEADER}{}",
+        r#"
+[[steps]]
+use = "recipe::overfit"
+model = "mlp"
+epochs = 400
+checks = []
+"#
+    );
+    let p = project(&toml, &[]);
+    let mut first = std::process::Command::new(art_e2e::host())
+        .current_dir(p.path())
+        .args(["run", "--json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = p.path().join(".art/lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !lock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(lock.exists(), "the first run never took the lock");
+    let second = art(p.path(), &["run"]);
+    let first_pid = first.id();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!("pid {first_pid}")),
+        "{}",
+        second.stderr
+    );
+
+    // The killed run left its lock behind: the next run sees the pid is gone and takes over.
+    assert!(lock.exists());
+    let third = art(p.path(), &["run", "--json"]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(!lock.exists(), "a finished run releases its lock");
+}
