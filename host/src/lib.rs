@@ -13,6 +13,7 @@ pub mod demo;
 pub mod fingerprint;
 pub mod lock;
 pub mod models;
+pub mod nonfinite;
 pub mod packs;
 pub mod png;
 pub mod project;

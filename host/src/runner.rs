@@ -71,6 +71,7 @@ pub struct StepReport {
     /// Wall time.
     pub duration_s: f64,
     /// Metrics.
+    #[serde(with = "crate::nonfinite::map")]
     pub metrics: BTreeMap<String, f64>,
     /// Check verdicts.
     pub checks: Vec<CheckRecord>,
@@ -585,14 +586,11 @@ pub fn run_loaded(
                 let mut host = HostCtx {
                     cx: &mut cx,
                     stop: &stop,
+                    dropped: false,
                 };
                 let res = step.run(context_ref(&mut host)).into_result();
-                res.map(|o| {
-                    let extra = serde_json::from_str(o.extra_json.as_str())
-                        .unwrap_or(serde_json::Value::Null);
-                    (o.summary.into_string(), extra)
-                })
-                .map_err(|e| format!("pack `{}`: {e}", pack.manifest.name))
+                res.map(|o| bounded_outcome(o.summary.as_str(), o.extra_json.as_str()))
+                    .map_err(|e| format!("pack `{}`: {e}", pack.manifest.name))
             }
             Runnable::Unavailable(reason) => Err(reason.clone()),
         };
@@ -699,6 +697,25 @@ pub fn run_loaded(
         refused_packs,
         warnings,
     })
+}
+
+/// Longest summary kept from a pack (the rest is cut).
+const MAX_SUMMARY: usize = 2_000;
+/// Largest `extra` JSON kept from a pack.
+const MAX_EXTRA: usize = 1 << 20;
+
+/// A pack's outcome, cut to sizes the store and the summary can carry.
+fn bounded_outcome(summary: &str, extra: &str) -> (String, serde_json::Value) {
+    let mut s: String = summary.chars().take(MAX_SUMMARY).collect();
+    if s.len() < summary.len() {
+        s.push_str(&format!(" … (cut from {} bytes)", summary.len()));
+    }
+    let extra = if extra.len() > MAX_EXTRA {
+        serde_json::json!({"dropped": format!("extra_json of {} bytes exceeds {MAX_EXTRA}", extra.len())})
+    } else {
+        serde_json::from_str(extra).unwrap_or(serde_json::Value::Null)
+    };
+    (s, extra)
 }
 
 fn view_of(

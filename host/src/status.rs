@@ -23,6 +23,7 @@ pub struct StepStatus {
     /// Its run id.
     pub run_id: Option<String>,
     /// Its metrics.
+    #[serde(with = "crate::nonfinite::map")]
     pub metrics: BTreeMap<String, f64>,
     /// Failed checks of that run.
     pub failed_checks: Vec<String>,

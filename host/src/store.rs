@@ -80,8 +80,10 @@ pub struct SeriesRecord {
     /// Name.
     pub name: String,
     /// X values.
+    #[serde(with = "crate::nonfinite::vec")]
     pub xs: Vec<f64>,
     /// Y values.
+    #[serde(with = "crate::nonfinite::vec")]
     pub ys: Vec<f64>,
 }
 
@@ -124,6 +126,7 @@ pub struct StepRecord {
     /// Dataset name and digest.
     pub dataset: serde_json::Value,
     /// Metrics.
+    #[serde(with = "crate::nonfinite::map")]
     pub metrics: BTreeMap<String, f64>,
     /// Curves.
     #[serde(default)]

@@ -214,3 +214,43 @@ checks = []
     assert_eq!(third.code, 0, "{}", third.stderr);
     assert!(!lock.exists(), "a finished run releases its lock");
 }
+
+#[test]
+fn nan_metrics_and_huge_outputs_are_stored_readably_and_bounded() {
+    let toml = format!(
+        "{HEADER}{}",
+        r#"
+[[steps]]
+use = "stress::nan"
+checks = ["stress.nan < 1", "stress.inf > 0", "stress.fine == 1"]
+continue_on_failure = true
+
+[[steps]]
+use = "stress::huge-output"
+checks = []
+"#
+    );
+    let p = project(&toml, &["art_fixture_stress"]);
+    let run = art(p.path(), &["run", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let nan = run.step("nan");
+    assert_eq!(nan["metrics"]["stress.nan"], "NaN");
+    assert_eq!(nan["metrics"]["stress.inf"], "inf");
+    let checks = nan["checks"].as_array().unwrap();
+    assert_eq!(checks[0]["passed"], false, "NaN never passes");
+    assert!(checks[0]["message"].as_str().unwrap().contains("NaN"));
+    assert_eq!(checks[1]["passed"], true);
+    // The stored record reads back (NaN would otherwise be written as null).
+    let status = art(p.path(), &["status", "--json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(
+        status.json()["unreadable"].as_array().unwrap().is_empty(),
+        "{}",
+        status.stdout
+    );
+
+    let huge = run.step("huge-output");
+    assert_eq!(huge["status"], "passed");
+    assert!(huge["summary"].as_str().unwrap().len() < 3_000);
+    assert_eq!(huge["metrics"].as_object().unwrap().len(), 10_000);
+}

@@ -12,12 +12,21 @@ use crate::data::Dataset;
 use crate::recipe::StepCx;
 use crate::train::TrainSpec;
 
+/// Most metrics a pack step may record (a pack is foreign code: bound what it can make us store).
+pub const MAX_METRICS: usize = 10_000;
+/// Most curves a pack step may record.
+pub const MAX_SERIES: usize = 100;
+/// Most points in one curve.
+pub const MAX_POINTS: usize = 1_000_000;
+
 /// Adapts a [`StepCx`] to the ABI trait.
 pub struct HostCtx<'c, 'a> {
     /// The step's context.
     pub cx: &'c mut StepCx<'a>,
     /// Set when the user asked to stop.
     pub stop: &'c std::sync::atomic::AtomicBool,
+    /// Whether the metric limit was hit (warned once).
+    pub dropped: bool,
 }
 
 fn guard<T>(f: impl FnOnce() -> Result<T, String>) -> RResult<T, RString> {
@@ -178,10 +187,28 @@ impl StepContext for HostCtx<'_, '_> {
     }
 
     fn log_metric(&mut self, name: RStr<'_>, value: f64) {
-        self.cx.metric(name.as_str(), value);
+        let known = self.cx.metrics.contains_key(name.as_str());
+        if known || self.cx.metrics.len() < MAX_METRICS {
+            self.cx.metric(name.as_str(), value);
+        } else if !self.dropped {
+            self.dropped = true;
+            tracing::warn!(
+                step = self.cx.step_id,
+                "more than {MAX_METRICS} metrics: the rest are dropped"
+            );
+        }
     }
 
     fn log_series(&mut self, name: RStr<'_>, xs: RVec<f64>, ys: RVec<f64>) {
+        if self.cx.series.len() >= MAX_SERIES || xs.len() > MAX_POINTS || xs.len() != ys.len() {
+            tracing::warn!(
+                step = self.cx.step_id,
+                "curve `{name}` dropped: {} x and {} y values (at most {MAX_POINTS} each, equal counts, {MAX_SERIES} curves)",
+                xs.len(),
+                ys.len()
+            );
+            return;
+        }
         self.cx.series(name.as_str(), xs.into_vec(), ys.into_vec());
     }
 

@@ -111,9 +111,10 @@ pub struct TrialResult {
     /// Seed of the trial.
     pub seed: u64,
     /// `train.*`, `valid.*`, `epochs`, `best_epoch`.
+    #[serde(with = "crate::nonfinite::map")]
     pub metrics: BTreeMap<String, f64>,
     /// Per-epoch validation accuracy.
-    #[serde(default)]
+    #[serde(default, with = "crate::nonfinite::vec")]
     pub valid_accuracy_curve: Vec<f64>,
     /// Validation logits, kept for ensembles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
