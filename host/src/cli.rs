@@ -44,6 +44,10 @@ pub enum Command {
         /// Run only this step (forced); the others are not run.
         #[arg(long, value_name = "STEP")]
         only: Option<String>,
+        /// Run pack steps in child processes: an abort, a segfault, running out of memory or
+        /// a hang (with the step's `timeout`) fails that step, not the run.
+        #[arg(long)]
+        isolate: bool,
         /// Trials trained at once (default: the number of cores; results do not depend on it).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
@@ -79,6 +83,24 @@ pub enum Command {
         /// Print the figures as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Internal: runs one pack step for `run --isolate`.
+    #[command(hide = true)]
+    StepWorker {
+        /// Project folder.
+        dir: PathBuf,
+        /// Index of the step in [[steps]].
+        #[arg(long)]
+        index: usize,
+        /// The step's artifact folder.
+        #[arg(long)]
+        artifact_dir: PathBuf,
+        /// Where to write the result.
+        #[arg(long)]
+        result: PathBuf,
+        /// Extra pack folders.
+        #[arg(long = "plugins", value_name = "DIR")]
+        plugin_dirs: Vec<PathBuf>,
     },
     /// Inspect installed step packs.
     Plugins {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod data;
 pub mod demo;
 pub mod fingerprint;
+pub mod isolate;
 pub mod lock;
 pub mod models;
 pub mod nonfinite;

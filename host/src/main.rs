@@ -53,6 +53,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             from,
             only,
             threads,
+            isolate,
             json,
         } => {
             let dir = if demo {
@@ -78,11 +79,24 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     from,
                     only,
                     threads: threads.map(usize::from),
+                    isolate,
+                    host_exe: None,
                 },
                 json,
             )
         }
         Command::Status { dir, json } => status(&dir_or_cwd(dir), json),
+        Command::StepWorker {
+            dir,
+            index,
+            artifact_dir,
+            result,
+            plugin_dirs,
+        } => {
+            art_host::isolate::worker_main(&dir, &plugin_dirs, index, &artifact_dir, &result)
+                .map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { names, json } => bench(&names, json),
         Command::Steps {
             dir,

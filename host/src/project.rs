@@ -127,6 +127,12 @@ struct RawStep {
     checks: Option<Vec<CheckSpec>>,
     #[serde(default)]
     continue_on_failure: bool,
+    #[serde(default)]
+    isolate: bool,
+    #[serde(default)]
+    timeout: Option<f64>,
+    #[serde(default)]
+    memory_limit_mb: Option<u64>,
     #[serde(flatten)]
     config: toml::Table,
 }
@@ -158,6 +164,12 @@ pub struct StepSpec {
     pub checks: Option<Vec<CheckSpec>>,
     /// Run later steps even if this one fails.
     pub continue_on_failure: bool,
+    /// Run this (pack) step in a child process.
+    pub isolate: bool,
+    /// Seconds an isolated step may take before it is killed.
+    pub timeout: Option<f64>,
+    /// Address-space limit of an isolated step's process, in MiB.
+    pub memory_limit_mb: Option<u64>,
     /// Every other key of the table: the step's own config.
     pub config: toml::Table,
     /// Line of the `use` key.
@@ -273,6 +285,20 @@ impl Project {
                     ),
                 ));
             }
+            if s.timeout.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+                return Err(project.step_error(
+                    index,
+                    Some("timeout"),
+                    "timeout must be a positive number of seconds".into(),
+                ));
+            }
+            if s.memory_limit_mb == Some(0) {
+                return Err(project.step_error(
+                    index,
+                    Some("memory_limit_mb"),
+                    "memory_limit_mb must be >= 1".into(),
+                ));
+            }
             if let Some(m) = &s.model {
                 if !project.models.contains_key(m) {
                     let known: Vec<&str> = project.models.keys().map(String::as_str).collect();
@@ -310,6 +336,9 @@ impl Project {
                 model: s.model,
                 checks: s.checks,
                 continue_on_failure: s.continue_on_failure,
+                isolate: s.isolate,
+                timeout: s.timeout,
+                memory_limit_mb: s.memory_limit_mb,
                 config: s.config,
                 line,
             });

@@ -57,6 +57,10 @@ pub struct RunOptions {
     pub only: Option<String>,
     /// Trials trained at once (default: `[project] threads`, else the number of cores).
     pub threads: Option<usize>,
+    /// Run every pack step in a child process (steps can also ask with `isolate = true`).
+    pub isolate: bool,
+    /// The `art-host` binary that isolated steps run in (default: this executable).
+    pub host_exe: Option<PathBuf>,
 }
 
 /// One step's row of the summary.
@@ -582,16 +586,34 @@ pub fn run_loaded(
                     )),
                 }
             }
-            Runnable::Pack(pack, step, _) => {
-                let mut host = HostCtx {
-                    cx: &mut cx,
-                    stop: &stop,
-                    dropped: false,
+            Runnable::Pack(pack, _, _) if opts.isolate || spec.isolate => {
+                let exe = match &opts.host_exe {
+                    Some(e) => Ok(e.clone()),
+                    None => std::env::current_exe(),
                 };
-                let res = step.run(context_ref(&mut host)).into_result();
-                res.map(|o| bounded_outcome(o.summary.as_str(), o.extra_json.as_str()))
-                    .map_err(|e| format!("pack `{}`: {e}", pack.manifest.name))
+                match exe {
+                    Ok(exe) => {
+                        let r = crate::isolate::Isolation {
+                            exe: &exe,
+                            project_dir: &project.dir,
+                            plugin_dirs: &opts.plugin_dirs,
+                            index: spec.index,
+                            artifact_dir: &cx.artifact_dir,
+                            timeout: spec.timeout.map(std::time::Duration::from_secs_f64),
+                            memory_limit_mb: spec.memory_limit_mb,
+                        }
+                        .run(&results);
+                        cx.metrics = r.metrics;
+                        cx.series = r.series;
+                        r.outcome
+                            .map_err(|e| format!("pack `{}` (isolated): {e}", pack.manifest.name))
+                    }
+                    Err(e) => Err(format!(
+                        "cannot isolate: the art-host binary is not found: {e}"
+                    )),
+                }
             }
+            Runnable::Pack(pack, step, _) => run_pack_step(pack, step, &mut cx, &stop),
             Runnable::Unavailable(reason) => Err(reason.clone()),
         };
         let duration_s = step_started.elapsed().as_secs_f64();
@@ -696,6 +718,62 @@ pub fn run_loaded(
         steps: reports,
         refused_packs,
         warnings,
+    })
+}
+
+/// Runs a pack step in this process (panics are caught inside the pack).
+fn run_pack_step(
+    pack: &LoadedPack,
+    step: &mut StepBox,
+    cx: &mut StepCx<'_>,
+    stop: &AtomicBool,
+) -> Result<(String, serde_json::Value), String> {
+    let mut host = HostCtx {
+        cx,
+        stop,
+        dropped: false,
+    };
+    step.run(context_ref(&mut host))
+        .into_result()
+        .map(|o| bounded_outcome(o.summary.as_str(), o.extra_json.as_str()))
+        .map_err(|e| format!("pack `{}`: {e}", pack.manifest.name))
+}
+
+/// The isolated child's work: step `index` of the project in `dir`, with earlier results given.
+pub fn run_one_pack_step(
+    dir: &Path,
+    plugin_dirs: &[PathBuf],
+    index: usize,
+    artifact_dir: &Path,
+    earlier: &BTreeMap<String, Earlier>,
+) -> Result<crate::isolate::WorkerResult, String> {
+    let project = Project::load(dir).map_err(|e| e.to_string())?;
+    let packs = load_packs(dir, plugin_dirs);
+    let spec = project
+        .steps
+        .get(index)
+        .ok_or_else(|| format!("the project has no step {index}"))?;
+    let mut runnable = resolve_step(&project, spec, &packs).map_err(|e| e.to_string())?;
+    let (_, splits) = load_dataset(&project).map_err(|e| e.to_string())?;
+    let lookup = |id: &str| earlier.get(id).cloned();
+    let mut cx = StepCx::new(
+        &spec.id,
+        &splits,
+        project.model_for(spec),
+        project.meta.seed,
+        artifact_dir.to_owned(),
+        &lookup,
+    );
+    let stop = AtomicBool::new(false);
+    let outcome = match &mut runnable {
+        Runnable::Pack(pack, step, _) => run_pack_step(pack, step, &mut cx, &stop),
+        Runnable::Unavailable(reason) => Err(reason.clone()),
+        Runnable::Builtin(..) => Err("only pack steps are isolated".into()),
+    };
+    Ok(crate::isolate::WorkerResult {
+        outcome,
+        metrics: std::mem::take(&mut cx.metrics),
+        series: std::mem::take(&mut cx.series),
     })
 }
 

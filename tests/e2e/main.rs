@@ -2,6 +2,7 @@
 //! binary, running real projects on the embedded digits data.
 
 mod config_errors;
+mod crash;
 mod data;
 mod demo;
 mod loading;

@@ -254,3 +254,78 @@ checks = []
     assert!(huge["summary"].as_str().unwrap().len() < 3_000);
     assert_eq!(huge["metrics"].as_object().unwrap().len(), 10_000);
 }
+
+#[test]
+fn isolated_pack_steps_fail_with_their_cause_and_the_run_goes_on() {
+    let step = |name: &str, extra: &str| {
+        format!("\n[[steps]]\nuse = \"stress::{name}\"\ncontinue_on_failure = true\nchecks = []\n{extra}\n")
+    };
+    let toml = format!(
+        "{HEADER}{}{}{}{}{}{}{}{}",
+        step("abort", ""),
+        step("segfault", ""),
+        step("hang", "timeout = 1.5"),
+        step("alloc", "memory_limit_mb = 1024"),
+        step("panic", ""),
+        step("fail", ""),
+        step("nan", ""),
+        step("ok", "value = 2.5")
+    );
+    let p = project(&toml, &["art_fixture_stress"]);
+    let started = std::time::Instant::now();
+    let run = art(p.path(), &["run", "--json", "--isolate"]);
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "the hang must be cut by its timeout"
+    );
+    assert_eq!(
+        run.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    let err = |id: &str| {
+        run.step(id)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        err("abort").contains("signal 6 (SIGABRT"),
+        "{}",
+        err("abort")
+    );
+    assert!(
+        err("segfault").contains("signal 11 (SIGSEGV"),
+        "{}",
+        err("segfault")
+    );
+    assert!(
+        err("hang").contains("timed out after 1.5 s"),
+        "{}",
+        err("hang")
+    );
+    let alloc = err("alloc");
+    assert!(
+        alloc.contains("ran out of memory: memory_limit_mb = 1024"),
+        "{alloc}"
+    );
+    assert!(
+        err("panic").contains("stress pack panicked on purpose"),
+        "{}",
+        err("panic")
+    );
+    assert!(
+        err("fail").contains("stress pack failed on purpose"),
+        "{}",
+        err("fail")
+    );
+    for id in ["abort", "segfault", "hang", "alloc", "panic", "fail"] {
+        assert_eq!(run.step(id)["status"], "error", "{id}");
+    }
+    // Results of isolated steps come back whole.
+    assert_eq!(run.step("nan")["metrics"]["stress.nan"], "NaN");
+    let ok = run.step("ok");
+    assert_eq!(ok["status"], "passed");
+    assert_eq!(ok["metrics"]["stress.value"], 2.5);
+    assert_eq!(ok["metrics"]["stress.train_len"], 1438.0);
+}

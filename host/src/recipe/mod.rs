@@ -95,9 +95,10 @@ pub struct StepCx<'a> {
 }
 
 /// What a later step can see of an earlier one.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Earlier {
     /// Its metrics.
+    #[serde(with = "crate::nonfinite::map")]
     pub metrics: BTreeMap<String, f64>,
     /// Its structured results.
     pub extra: serde_json::Value,
