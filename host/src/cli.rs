@@ -66,6 +66,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a new project in NAME/: art.toml with the default recipe on the embedded digits,
+    /// a README explaining each step, a .gitignore for .art/ and an empty plugins/.
+    New {
+        /// Folder to create (its name is the project's name).
+        name: PathBuf,
+    },
+    /// Write a new step-pack crate in NAME/ that compiles as is: one example step, one
+    /// example check, tests and a README for pack authors.
+    NewPack {
+        /// Folder to create (its name is the pack's name).
+        name: PathBuf,
+        /// Path of the art-plugin-api crate to depend on (default: this host's source tree
+        /// when present, else the registry version).
+        #[arg(long, value_name = "DIR")]
+        api_path: Option<PathBuf>,
+    },
     /// Latest status of every step of the project in DIR, read from its store alone.
     Status {
         /// Project folder.

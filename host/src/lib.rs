@@ -20,6 +20,7 @@ pub mod png;
 pub mod project;
 pub mod recipe;
 pub mod runner;
+pub mod scaffold;
 pub mod status;
 pub mod store;
 pub mod train;

@@ -86,6 +86,12 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             )
         }
         Command::Status { dir, json } => status(&dir_or_cwd(dir), json),
+        Command::New { name } => scaffold(art_host::scaffold::new_project(&name), &name, "project"),
+        Command::NewPack { name, api_path } => scaffold(
+            art_host::scaffold::new_pack(&name, api_path.as_deref()),
+            &name,
+            "step pack",
+        ),
         Command::StepWorker {
             dir,
             index,
@@ -209,6 +215,26 @@ fn print_summary(r: &RunReport) {
         },
         r.duration_s
     );
+}
+
+fn scaffold(
+    r: Result<Vec<PathBuf>, art_host::scaffold::ScaffoldError>,
+    dir: &Path,
+    what: &str,
+) -> Result<ExitCode> {
+    match r {
+        Ok(files) => {
+            println!("created {what} in {}:", dir.display());
+            for f in files {
+                println!("  {}", f.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
 }
 
 fn bench(names: &[String], json: bool) -> Result<ExitCode> {

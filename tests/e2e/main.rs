@@ -8,6 +8,7 @@ mod demo;
 mod loading;
 mod recipe;
 mod running;
+mod scaffold;
 
 /// A project header with the embedded digits data and one small MLP.
 pub const HEADER: &str = r#"
