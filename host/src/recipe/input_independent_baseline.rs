@@ -6,7 +6,6 @@ use serde::Deserialize;
 
 use super::{parse_config, Builtin, ConfigError, RecipeStep, StepCx};
 use crate::data::Dataset;
-use crate::train::TrainSpec;
 
 /// The step's registration.
 pub const BUILTIN: Builtin = Builtin {
@@ -38,17 +37,7 @@ impl Default for Config {
 
 fn make(t: &toml::Table) -> Result<Box<dyn RecipeStep>, ConfigError> {
     let c: Config = parse_config(t)?;
-    TrainSpec {
-        epochs: c.epochs,
-        lr: c.lr,
-        batch_size: c.batch_size,
-        ..TrainSpec::default()
-    }
-    .validate()
-    .map_err(|m| ConfigError {
-        key: None,
-        message: m,
-    })?;
+    super::base_spec(c.epochs, c.lr, c.batch_size)?;
     Ok(Box::new(c))
 }
 
@@ -62,12 +51,8 @@ fn zeroed(d: &Dataset) -> Dataset {
 impl RecipeStep for Config {
     fn run(&mut self, cx: &mut StepCx<'_>) -> Result<String, String> {
         let net = cx.net_config()?;
-        let spec = TrainSpec {
-            epochs: self.epochs,
-            lr: self.lr,
-            batch_size: self.batch_size,
-            ..TrainSpec::default()
-        };
+        let spec =
+            super::base_spec(self.epochs, self.lr, self.batch_size).map_err(|e| e.message)?;
         let (train, valid) = (&cx.splits.train, &cx.splits.valid);
         let mut real = cx.new_session(&net, cx.seed)?;
         real.fit(train, None, &spec, cx.seed, |_, _| true)?;

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::data::Splits;
 use crate::models::ModelSpec;
 use crate::store::SeriesRecord;
-use crate::train::Session;
+use crate::train::{Session, TrainSpec};
 
 /// A bad step config: which key (if known) and why.
 #[derive(Debug, Clone)]
@@ -202,6 +202,20 @@ impl<'a> StepCx<'a> {
         }
         Ok(())
     }
+}
+
+/// The training knobs steps take at top level (`epochs`, `lr`, `batch_size`), on the
+/// defaults for the rest, refused with a config error when meaningless.
+pub fn base_spec(epochs: usize, lr: f64, batch_size: usize) -> Result<TrainSpec, ConfigError> {
+    let spec = TrainSpec {
+        epochs,
+        lr,
+        batch_size,
+        ..TrainSpec::default()
+    };
+    spec.validate()
+        .map_err(|message| ConfigError { key: None, message })?;
+    Ok(spec)
 }
 
 /// A built-in step, ready to run.

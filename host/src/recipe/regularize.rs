@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use super::trials::{self, Overrides};
 use super::{parse_config, Builtin, ConfigError, RecipeStep, StepCx};
-use crate::train::TrainSpec;
 
 /// The step's registration.
 pub const BUILTIN: Builtin = Builtin {
@@ -72,46 +71,18 @@ fn make(t: &toml::Table) -> Result<Box<dyn RecipeStep>, ConfigError> {
             "give at least one config to try",
         ));
     }
-    TrainSpec {
-        epochs: c.epochs,
-        lr: c.lr,
-        batch_size: c.batch_size,
-        ..TrainSpec::default()
-    }
-    .validate()
-    .map_err(|m| ConfigError {
-        key: None,
-        message: m,
-    })?;
+    super::base_spec(c.epochs, c.lr, c.batch_size)?;
     Ok(Box::new(c))
 }
 
 impl RecipeStep for Config {
     fn run(&mut self, cx: &mut StepCx<'_>) -> Result<String, String> {
         let net = cx.net_config()?;
-        let base = TrainSpec {
-            epochs: self.epochs,
-            lr: self.lr,
-            batch_size: self.batch_size,
-            ..TrainSpec::default()
-        };
-        let start = match &self.from {
-            Some(step) => trials::best_config_of(cx, step)?,
-            None => Overrides::default(),
-        };
-        let mut seen = Vec::new();
-        let mut jobs = Vec::new();
-        for c in &self.configs {
-            let o = start.then(c);
-            if seen.contains(&o.canonical()) {
-                continue;
-            }
-            seen.push(o.canonical());
-            jobs.push(trials::Job {
-                overrides: o,
-                seed: cx.seed,
-            });
-        }
+        let base =
+            super::base_spec(self.epochs, self.lr, self.batch_size).map_err(|e| e.message)?;
+        let start = trials::start_from(cx, self.from.as_deref())?;
+        let candidates = self.configs.iter().map(|c| Ok(c.clone()));
+        let jobs = trials::distinct_jobs(&start, candidates, cx.seed, usize::MAX)?;
         let results = trials::run_all(&cx.trial_env(), &net, &base, &jobs, false)?;
         let chosen = trials::best(&results, &self.select)
             .ok_or_else(|| format!("no trial recorded `{}`", self.select))?

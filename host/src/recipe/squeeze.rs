@@ -7,7 +7,6 @@ use serde::Deserialize;
 use super::trials::{self, Overrides};
 use super::{parse_config, Builtin, ConfigError, RecipeStep, StepCx};
 use crate::models::loss_and_accuracy;
-use crate::train::TrainSpec;
 
 /// The step's registration.
 pub const BUILTIN: Builtin = Builtin {
@@ -74,12 +73,8 @@ fn softmax_rows(logits: &[f32], classes: usize, acc: &mut [f64]) {
 impl RecipeStep for Config {
     fn run(&mut self, cx: &mut StepCx<'_>) -> Result<String, String> {
         let net = cx.net_config()?;
-        let base = TrainSpec {
-            epochs: self.epochs,
-            lr: self.lr,
-            batch_size: self.batch_size,
-            ..TrainSpec::default()
-        };
+        let base =
+            super::base_spec(self.epochs, self.lr, self.batch_size).map_err(|e| e.message)?;
         let (source, best) = match &self.from {
             Some(step) => (step.clone(), trials::best_config_of(cx, step)?),
             None => ["tune", "regularize"]

@@ -330,6 +330,32 @@ pub fn report(cx: &mut StepCx<'_>, results: &[TrialResult], chosen: &TrialResult
     });
 }
 
+/// The config a step starts from: an earlier step's best (`from`), or nothing changed.
+pub fn start_from(cx: &StepCx<'_>, from: Option<&str>) -> Result<Overrides, String> {
+    from.map_or(Ok(Overrides::default()), |step| best_config_of(cx, step))
+}
+
+/// Trials for candidate overrides on top of `start`: configs that come out the same are
+/// tried once; at most `budget` of them.
+pub fn distinct_jobs(
+    start: &Overrides,
+    candidates: impl IntoIterator<Item = Result<Overrides, String>>,
+    seed: u64,
+    budget: usize,
+) -> Result<Vec<Job>, String> {
+    let mut jobs: Vec<Job> = Vec::new();
+    for c in candidates {
+        if jobs.len() >= budget {
+            break;
+        }
+        let o = start.then(&c?);
+        if !jobs.iter().any(|j| j.overrides == o) {
+            jobs.push(Job { overrides: o, seed });
+        }
+    }
+    Ok(jobs)
+}
+
 /// The best config an earlier step (`regularize`, `tune`) reported.
 pub fn best_config_of(cx: &StepCx<'_>, step: &str) -> Result<Overrides, String> {
     let e =

@@ -10,7 +10,6 @@ use serde::Deserialize;
 
 use super::trials::{self, Overrides};
 use super::{parse_config, Builtin, ConfigError, RecipeStep, StepCx};
-use crate::train::TrainSpec;
 
 /// The step's registration.
 pub const BUILTIN: Builtin = Builtin {
@@ -173,16 +172,9 @@ fn overrides(t: &toml::Table) -> Result<Overrides, String> {
 impl RecipeStep for Config {
     fn run(&mut self, cx: &mut StepCx<'_>) -> Result<String, String> {
         let net = cx.net_config()?;
-        let base = TrainSpec {
-            epochs: self.epochs,
-            lr: self.lr,
-            batch_size: self.batch_size,
-            ..TrainSpec::default()
-        };
-        let start = match &self.from {
-            Some(step) => trials::best_config_of(cx, step)?,
-            None => Overrides::default(),
-        };
+        let base =
+            super::base_spec(self.epochs, self.lr, self.batch_size).map_err(|e| e.message)?;
+        let start = trials::start_from(cx, self.from.as_deref())?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(cx.seed ^ 0x7475_6e65);
         let candidates: Vec<toml::Table> = if self.search == "grid" {
             let mut all = grid(&self.space);
@@ -232,22 +224,12 @@ impl RecipeStep for Config {
                 })
                 .collect()
         };
-        let mut seen = Vec::new();
-        let mut jobs = Vec::new();
-        for cand in candidates {
-            if jobs.len() >= self.trials {
-                break;
-            }
-            let o = start.then(&overrides(&cand)?);
-            if seen.contains(&o.canonical()) {
-                continue;
-            }
-            seen.push(o.canonical());
-            jobs.push(trials::Job {
-                overrides: o,
-                seed: cx.seed,
-            });
-        }
+        let jobs = trials::distinct_jobs(
+            &start,
+            candidates.iter().map(overrides),
+            cx.seed,
+            self.trials,
+        )?;
         let results = trials::run_all(&cx.trial_env(), &net, &base, &jobs, false)?;
         let chosen = trials::best(&results, &self.select)
             .ok_or_else(|| format!("no trial recorded `{}`", self.select))?
