@@ -82,6 +82,45 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         api_path: Option<PathBuf>,
     },
+    /// Write NAME-VERSION-TARGET.artpack for a step-pack crate (built with cargo build
+    /// --release) or for a library given with --lib.
+    Pack {
+        /// The pack's crate folder (default: the current folder).
+        dir: Option<PathBuf>,
+        /// Use this built library instead of building the crate.
+        #[arg(long)]
+        lib: Option<PathBuf>,
+        /// Where to write the archive (default: the crate's target/package, or the current folder with --lib).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Add an archive to a registry folder (refuses to overwrite a published version).
+    Publish {
+        /// The .artpack file.
+        archive: PathBuf,
+        /// The registry folder.
+        #[arg(long)]
+        registry: PathBuf,
+    },
+    /// Install a pack into DIR/plugins/: an .artpack file, or NAME[@REQ] from --registry
+    /// (the highest version matching REQ that this host can load).
+    Install {
+        /// FILE.artpack, or NAME, or NAME@REQ (e.g. lr-tools@^1.2).
+        spec: String,
+        /// Project folder.
+        dir: Option<PathBuf>,
+        /// The registry folder.
+        #[arg(long)]
+        registry: Option<PathBuf>,
+    },
+    /// List the packs in a registry whose name or description contains TEXT.
+    Search {
+        /// Text to look for (default: list everything).
+        text: Option<String>,
+        /// The registry folder.
+        #[arg(long)]
+        registry: PathBuf,
+    },
     /// Latest status of every step of the project in DIR, read from its store alone.
     Status {
         /// Project folder.
@@ -139,5 +178,24 @@ pub enum PluginsAction {
         /// Print as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Show one pack: manifest, steps and checks with their summaries, checksum.
+    Info {
+        /// Pack name.
+        name: String,
+        /// Project folder.
+        dir: Option<PathBuf>,
+    },
+    /// Load every pack in DIR/plugins/ through all the gates (checksum, API, layout) and report.
+    Verify {
+        /// Project folder.
+        dir: Option<PathBuf>,
+    },
+    /// Remove an installed pack (DIR/plugins/NAME/).
+    Remove {
+        /// Pack name.
+        name: String,
+        /// Project folder.
+        dir: Option<PathBuf>,
     },
 }

@@ -12,6 +12,8 @@ use art_host::store::Status;
 use art_host::{demo, recipe};
 use clap::Parser;
 
+mod ecosystem;
+
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -117,6 +119,25 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     json,
                 },
         } => plugins_list(&dir_or_cwd(dir), &plugin_dirs, json),
+        Command::Plugins {
+            action: PluginsAction::Info { name, dir },
+        } => ecosystem::info(&dir_or_cwd(dir), &name),
+        Command::Plugins {
+            action: PluginsAction::Verify { dir },
+        } => ecosystem::verify(&dir_or_cwd(dir)),
+        Command::Plugins {
+            action: PluginsAction::Remove { name, dir },
+        } => ecosystem::remove(&dir_or_cwd(dir), &name),
+        Command::Pack { dir, lib, out } => ecosystem::pack(&dir_or_cwd(dir), lib, out),
+        Command::Publish { archive, registry } => ecosystem::publish(&archive, &registry),
+        Command::Install {
+            spec,
+            dir,
+            registry,
+        } => ecosystem::install(&spec, &dir_or_cwd(dir), registry.as_deref()),
+        Command::Search { text, registry } => {
+            ecosystem::search(text.as_deref().unwrap_or(""), &registry)
+        }
     }
 }
 

@@ -124,6 +124,7 @@ enum Runnable<'p> {
 enum ResolvedCheck {
     Expr(String, CheckExpr),
     Pack(String, CheckBox),
+    Unavailable(String, String),
 }
 
 struct Resolved<'p> {
@@ -287,11 +288,16 @@ fn resolve_checks(
                 let (ns, name) = crate::project::split_use(uses);
                 let Some(pack) = packs.get(ns) else {
                     if let Some(r) = packs.refusal_of(ns) {
-                        return Err(project.step_error(
-                            spec.index,
-                            Some("checks"),
-                            format!("check `{uses}`: pack `{ns}` was refused: {}", r.error),
+                        // Like a step of a refused pack: the check fails with the reason.
+                        out.push(ResolvedCheck::Unavailable(
+                            c.to_string(),
+                            format!(
+                                "pack `{ns}` ({}) was refused: {}",
+                                r.path.display(),
+                                r.error
+                            ),
                         ));
+                        continue;
                     }
                     return Err(unknown_pack(project, spec, "checks", ns, "check", packs));
                 };
@@ -851,6 +857,11 @@ fn evaluate_checks(
                     message,
                 }
             }
+            ResolvedCheck::Unavailable(text, reason) => CheckRecord {
+                check: text.clone(),
+                passed: false,
+                message: reason.clone(),
+            },
             ResolvedCheck::Pack(text, check) => {
                 let r = check.evaluate(view);
                 CheckRecord {

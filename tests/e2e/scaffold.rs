@@ -91,3 +91,168 @@ checks = [{ use = "shares-pack::min-share", min = 0.05 }, "share.min > 0.09"]
     assert_eq!(again.code, 2);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
 }
+
+fn build_new_pack(tmp: &Path, name: &str) -> std::path::PathBuf {
+    let made = art(tmp, &["new-pack", name]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let out = cargo_build(&tmp.join(name));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    built().dir.join(format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        name.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    ))
+}
+
+/// A tar.gz whose only entry has a name the tar crate would refuse to write (`..`, absolute).
+fn evil_archive(path: &Path, entry: &str, kind: tar::EntryType) {
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::default(),
+    );
+    let mut b = tar::Builder::new(gz);
+    let mut h = tar::Header::new_gnu();
+    let name = &mut h.as_gnu_mut().unwrap().name;
+    name[..entry.len()].copy_from_slice(entry.as_bytes());
+    h.set_entry_type(kind);
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, &b"evil"[..]).unwrap();
+    b.into_inner().unwrap().finish().unwrap();
+}
+
+#[test]
+fn pack_publish_install_run_and_tampering_and_tar_slip_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let lib = build_new_pack(t, "cycle-pack");
+    let dist = t.join("dist");
+    let packed = art(
+        t,
+        &[
+            "pack",
+            "--lib",
+            lib.to_str().unwrap(),
+            "--out",
+            dist.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(packed.code, 0, "{}", packed.stderr);
+    let archive = std::fs::read_dir(&dist)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let name = archive.file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        name.starts_with("cycle-pack-0.1.0-") && name.ends_with(".artpack"),
+        "{name}"
+    );
+
+    let reg = t.join("registry");
+    let reg_s = reg.to_str().unwrap();
+    assert_eq!(
+        art(
+            t,
+            &["publish", archive.to_str().unwrap(), "--registry", reg_s]
+        )
+        .code,
+        0
+    );
+    let again = art(
+        t,
+        &["publish", archive.to_str().unwrap(), "--registry", reg_s],
+    );
+    assert_eq!(again.code, 2);
+    assert!(
+        again.stderr.contains("already published"),
+        "{}",
+        again.stderr
+    );
+    let found = art(t, &["search", "cycle", "--registry", reg_s]);
+    assert!(
+        found.stdout.contains("cycle-pack") && found.stdout.contains("0.1.0"),
+        "{}",
+        found.stdout
+    );
+
+    assert_eq!(art(t, &["new", "proj"]).code, 0);
+    let proj = t.join("proj");
+    let none = art(&proj, &["install", "cycle-pack@^0.2", "--registry", reg_s]);
+    assert_eq!(none.code, 2);
+    assert!(
+        none.stderr
+            .contains("no version of `cycle-pack` matches ^0.2"),
+        "{}",
+        none.stderr
+    );
+    let inst = art(&proj, &["install", "cycle-pack@^0.1", "--registry", reg_s]);
+    assert_eq!(inst.code, 0, "{}", inst.stderr);
+    assert!(proj.join("plugins/cycle-pack/pack.toml").exists());
+    std::fs::write(
+        proj.join("art.toml"),
+        "[project]\nname = \"proj\"\n\n[[steps]]\nuse = \"cycle-pack::class-shares\"\nchecks = [{ use = \"cycle-pack::min-share\" }]\n",
+    )
+    .unwrap();
+    let run = art(&proj, &["run", "--json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.step("class-shares")["status"], "passed");
+    let verify = art(&proj, &["plugins", "verify"]);
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+
+    // One byte changed after install: refused at load with the fix.
+    let installed = proj
+        .join("plugins/cycle-pack")
+        .join(lib.file_name().unwrap());
+    let mut bytes = std::fs::read(&installed).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&installed, bytes).unwrap();
+    let list = art(&proj, &["plugins", "list"]);
+    assert!(
+        list.stdout.contains("checksum mismatch") && list.stdout.contains("reinstall"),
+        "{}",
+        list.stdout
+    );
+    let tampered = art(&proj, &["run", "--json", "--force"]);
+    assert_eq!(tampered.code, 1);
+    assert!(tampered.step("class-shares")["error"]
+        .as_str()
+        .unwrap()
+        .contains("checksum mismatch"));
+
+    // Tar-slip and links: refused, nothing written, plugins/ unchanged.
+    let before = art_e2e::snapshot(&proj.join("plugins"));
+    for (entry, kind, msg) in [
+        ("../escaped.txt", tar::EntryType::Regular, "`..`"),
+        (
+            "/tmp/art-absolute.txt",
+            tar::EntryType::Regular,
+            "absolute path",
+        ),
+        ("lib/link", tar::EntryType::Symlink, "link"),
+    ] {
+        let evil = t.join("evil.artpack");
+        evil_archive(&evil, entry, kind);
+        let r = art(&proj, &["install", evil.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{entry}: {}", r.stdout);
+        assert!(r.stderr.contains(msg), "{entry}: {}", r.stderr);
+    }
+    assert!(!proj.join("escaped.txt").exists() && !Path::new("/tmp/art-absolute.txt").exists());
+    assert_eq!(
+        art_e2e::snapshot(&proj.join("plugins")),
+        before,
+        "a failed install changed plugins/"
+    );
+
+    let removed = art(&proj, &["plugins", "remove", "cycle-pack"]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert!(!proj.join("plugins/cycle-pack").exists());
+}

@@ -155,7 +155,7 @@ pub fn api_verdict(name: &str, pack_api: &str) -> Result<(), LoadError> {
 }
 
 /// Reads the manifest through the plain C symbol (gate 1).
-fn probe(path: &Path) -> Result<(Manifest, libloading::Library), LoadError> {
+pub(crate) fn probe(path: &Path) -> Result<(Manifest, libloading::Library), LoadError> {
     // SAFETY: loading runs the library's initialisers; packs are trusted code by design (see
     // the module docs). The symbol's signature is fixed by art-plugin-api.
     let lib = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::NotALibrary {
@@ -241,6 +241,25 @@ pub fn load(path: &Path) -> Result<LoadedPack, (Option<String>, LoadError)> {
             },
         )
     })?;
+    // An installed pack's folder has pack.toml with the library's checksum.
+    if let Some(dir) = path.parent() {
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default();
+        if let Some(meta) = super::archive::installed_meta(dir).filter(|m| m.library == file) {
+            if meta.sha256 != sha256 {
+                return Err((
+                    Some(meta.name),
+                    LoadError::Checksum {
+                        expected_file: dir.join("pack.toml"),
+                        expected: meta.sha256,
+                        actual: sha256,
+                    },
+                ));
+            }
+        }
+    }
     let sum_file = PathBuf::from(format!("{}.sha256", path.display()));
     if let Ok(expected) = std::fs::read_to_string(&sum_file) {
         let expected = expected

@@ -4,8 +4,10 @@
 //! Loading a library runs its initialisers: packs are trusted code. The checks here stop
 //! incompatible or damaged packs, they do not sandbox a malicious one.
 
+pub mod archive;
 pub mod context;
 pub mod loader;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 
