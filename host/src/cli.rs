@@ -109,7 +109,7 @@ pub enum Command {
         spec: String,
         /// Project folder.
         dir: Option<PathBuf>,
-        /// The registry folder.
+        /// The registry: a folder, or http://HOST:PORT/PATH serving one.
         #[arg(long)]
         registry: Option<PathBuf>,
     },
@@ -117,7 +117,7 @@ pub enum Command {
     Search {
         /// Text to look for (default: list everything).
         text: Option<String>,
-        /// The registry folder.
+        /// The registry: a folder, or http://HOST:PORT/PATH serving one.
         #[arg(long)]
         registry: PathBuf,
     },

@@ -105,7 +105,8 @@ pub fn install(spec: &str, project: &Path, reg: Option<&Path>) -> Result<ExitCod
                 ))
             }
         };
-        registry::install(reg, name, &req, &plugins).map_err(|e| e.to_string())
+        let src = registry::Source::parse(&reg.display().to_string());
+        registry::install(&src, name, &req, &plugins).map_err(|e| e.to_string())
     };
     match result {
         Ok(meta) => {
@@ -124,7 +125,7 @@ pub fn install(spec: &str, project: &Path, reg: Option<&Path>) -> Result<ExitCod
 }
 
 pub fn search(text: &str, reg: &Path) -> Result<ExitCode> {
-    match registry::search(reg, text) {
+    match registry::search(&registry::Source::parse(&reg.display().to_string()), text) {
         Ok(found) => {
             for (name, e) in found {
                 println!(

@@ -252,6 +252,27 @@ fn pack_publish_install_run_and_tampering_and_tar_slip_are_refused() {
         "a failed install changed plugins/"
     );
 
+    // The same install from the registry served over HTTP on 127.0.0.1.
+    let server = art_e2e::StaticServer::start(&reg);
+    assert_eq!(art(t, &["new", "proj2"]).code, 0);
+    let over_http = art(
+        &t.join("proj2"),
+        &["install", "cycle-pack@^0.1", "--registry", &server.url],
+    );
+    assert_eq!(over_http.code, 0, "{}", over_http.stderr);
+    assert!(t.join("proj2/plugins/cycle-pack/pack.toml").exists());
+    let missing = art(
+        &t.join("proj2"),
+        &["install", "nothing-here", "--registry", &server.url],
+    );
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("no pack `nothing-here`"),
+        "{}",
+        missing.stderr
+    );
+    drop(server);
+
     let removed = art(&proj, &["plugins", "remove", "cycle-pack"]);
     assert_eq!(removed.code, 0, "{}", removed.stderr);
     assert!(!proj.join("plugins/cycle-pack").exists());

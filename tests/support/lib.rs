@@ -156,3 +156,67 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// A static file server on 127.0.0.1 for `root`, in a background thread, for registry tests.
+/// Answers `GET /path` with the file (200) or 404; stops when the returned guard is dropped.
+pub struct StaticServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StaticServer {
+    /// Serves `root`.
+    pub fn start(root: &Path) -> StaticServer {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (root, flag) = (root.to_owned(), stop.clone());
+        std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let mut reader = std::io::BufReader::new(stream);
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .trim_start_matches('/')
+                    .to_owned();
+                let mut stream = reader.into_inner();
+                let file = (!path.split('/').any(|c| c == ".."))
+                    .then(|| std::fs::read(root.join(&path)).ok())
+                    .flatten();
+                let _ = match file {
+                    Some(body) => {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
+                            body.len()
+                        );
+                        stream.write_all(&body)
+                    }
+                    None => {
+                        stream.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                    }
+                };
+            }
+        });
+        StaticServer { url, stop }
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod context;
+pub mod http;
 pub mod loader;
 pub mod registry;
 

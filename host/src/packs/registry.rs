@@ -66,24 +66,6 @@ fn refused(dir: &Path, reason: impl Into<String>) -> RegistryError {
     }
 }
 
-/// Reads `DIR/index.json` (an absent one is an empty registry).
-pub fn read_index(dir: &Path) -> Result<Index, RegistryError> {
-    let path = dir.join("index.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            refused(
-                dir,
-                format!("index.json is unreadable ({e}); restore it from a backup"),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index {
-            schema: 1,
-            ..Index::default()
-        }),
-        Err(e) => Err(refused(dir, format!("cannot read index.json: {e}"))),
-    }
-}
-
 /// Adds an archive to the registry in `dir`; refuses to overwrite a published version.
 pub fn publish(archive: &Path, dir: &Path) -> Result<Entry, RegistryError> {
     std::fs::create_dir_all(dir).map_err(|e| refused(dir, e.to_string()))?;
@@ -156,8 +138,9 @@ pub fn publish(archive: &Path, dir: &Path) -> Result<Entry, RegistryError> {
 }
 
 /// The best version of `name` matching `req` that this host can load.
-pub fn resolve(dir: &Path, name: &str, req: &semver::VersionReq) -> Result<Entry, RegistryError> {
-    let index = read_index(dir)?;
+pub fn resolve(src: &Source, name: &str, req: &semver::VersionReq) -> Result<Entry, RegistryError> {
+    let dir = &src.label();
+    let index = read_index_from(src)?;
     let Some(versions) = index.packs.get(name) else {
         let names: Vec<&str> = index.packs.keys().map(String::as_str).collect();
         return Err(refused(
@@ -209,13 +192,27 @@ pub fn resolve(dir: &Path, name: &str, req: &semver::VersionReq) -> Result<Entry
 
 /// Installs `name` (best match of `req`) from the registry into `plugins`.
 pub fn install(
-    dir: &Path,
+    src: &Source,
     name: &str,
     req: &semver::VersionReq,
     plugins: &Path,
 ) -> Result<PackToml, RegistryError> {
-    let entry = resolve(dir, name, req)?;
-    let archive = dir.join(&entry.file);
+    let dir = &src.label();
+    let entry = resolve(src, name, req)?;
+    if entry.file.split('/').any(|c| c == ".." || c.is_empty()) {
+        return Err(refused(
+            dir,
+            format!("index entry names an odd archive path `{}`", entry.file),
+        ));
+    }
+    let bytes = src
+        .fetch(&entry.file, (archive::MAX_ENTRY as usize) + (1 << 20))?
+        .ok_or_else(|| refused(dir, format!("{} is in the index but missing", entry.file)))?;
+    let tmp = tempfile::tempdir().map_err(|e| refused(dir, e.to_string()))?;
+    let archive = tmp
+        .path()
+        .join(entry.file.rsplit('/').next().unwrap_or("pack.artpack"));
+    std::fs::write(&archive, bytes).map_err(|e| refused(dir, e.to_string()))?;
     let meta = archive::install(&archive, plugins)?;
     if meta.sha256 != entry.sha256 {
         return Err(refused(
@@ -230,8 +227,8 @@ pub fn install(
 }
 
 /// Packs whose name or description contains `text` (all when empty): (name, newest entry).
-pub fn search(dir: &Path, text: &str) -> Result<Vec<(String, Entry)>, RegistryError> {
-    let index = read_index(dir)?;
+pub fn search(src: &Source, text: &str) -> Result<Vec<(String, Entry)>, RegistryError> {
+    let index = read_index_from(src)?;
     let t = text.to_lowercase();
     Ok(index
         .packs
@@ -244,4 +241,65 @@ pub fn search(dir: &Path, text: &str) -> Result<Vec<(String, Entry)>, RegistryEr
                 .then_some((name, newest))
         })
         .collect())
+}
+
+/// Where a registry lives: a folder, or the same tree served over `http://`.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A local folder.
+    Dir(PathBuf),
+    /// A static file server (`http://host:port/path`).
+    Http(String),
+}
+
+impl Source {
+    /// `http://...` is served, anything else is a folder.
+    pub fn parse(text: &str) -> Source {
+        if text.starts_with("http://") || text.starts_with("https://") {
+            Source::Http(text.trim_end_matches('/').to_owned())
+        } else {
+            Source::Dir(PathBuf::from(text))
+        }
+    }
+
+    fn label(&self) -> PathBuf {
+        match self {
+            Source::Dir(d) => d.clone(),
+            Source::Http(u) => PathBuf::from(u),
+        }
+    }
+
+    /// The bytes of `rel` (a path inside the registry); `Ok(None)` when it does not exist.
+    fn fetch(&self, rel: &str, limit: usize) -> Result<Option<Vec<u8>>, RegistryError> {
+        match self {
+            Source::Dir(d) => match std::fs::read(d.join(rel)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(refused(d, format!("cannot read {rel}: {e}"))),
+            },
+            Source::Http(url) => super::http::get(&format!("{url}/{rel}"), limit)
+                .map_err(|e| refused(&self.label(), e)),
+        }
+    }
+}
+
+/// Reads `DIR/index.json` (an absent one is an empty registry).
+pub fn read_index(dir: &Path) -> Result<Index, RegistryError> {
+    read_index_from(&Source::Dir(dir.to_owned()))
+}
+
+/// Reads the index of any registry source.
+pub fn read_index_from(src: &Source) -> Result<Index, RegistryError> {
+    match src.fetch("index.json", 64 << 20)? {
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            refused(
+                &src.label(),
+                format!("index.json is unreadable ({e}); restore it from a backup"),
+            )
+        }),
+        None => Ok(Index {
+            schema: 1,
+            ..Index::default()
+        }),
+    }
 }
