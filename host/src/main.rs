@@ -396,7 +396,7 @@ fn plugins_list(dir: &Path, extra: &[PathBuf], json: bool) -> Result<ExitCode> {
         let refused: Vec<_> = packs
             .refused
             .iter()
-            .map(|r| serde_json::json!({"path": r.path, "reason": r.error.to_string()}))
+            .map(|r| serde_json::json!({"path": r.path, "status": r.error.status(), "reason": r.error.to_string()}))
             .collect();
         println!(
             "{}",
@@ -416,18 +416,30 @@ fn plugins_list(dir: &Path, extra: &[PathBuf], json: bool) -> Result<ExitCode> {
             );
         }
         for p in &packs.loaded {
+            let names = |items: &[art_plugin_api::ItemInfo]| {
+                items
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             println!(
-                "{:<16} {:<8} api {:<7} {} step(s), {} check(s)  {}",
+                "{:<16} {:<8} api {:<7} ok  steps: {}; checks: {}  ({})",
                 p.manifest.name,
                 p.manifest.version,
                 p.manifest.api_version,
-                p.manifest.steps.len(),
-                p.manifest.checks.len(),
+                names(&p.manifest.steps),
+                names(&p.manifest.checks),
                 p.path.display()
             );
         }
         for r in &packs.refused {
-            println!("REFUSED {}: {}", r.path.display(), r.error);
+            println!(
+                "REFUSED ({}) {}: {}",
+                r.error.status(),
+                r.path.display(),
+                r.error
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -86,6 +86,7 @@ use = "future::warp"
         .find(|l| l.starts_with("REFUSED"))
         .expect(&list.stdout);
     assert!(line.contains("libart_fixture_future"), "{line}");
+    assert!(line.starts_with("REFUSED (incompatible)"), "{line}");
     assert!(
         line.contains("art-plugin-api 2.0.0") && line.contains("speaks 1.0.0"),
         "{line}"
@@ -149,7 +150,11 @@ fn a_checksum_that_does_not_match_refuses_the_pack() {
     )
     .unwrap();
     let list = art(p.path(), &["plugins", "list"]);
-    assert!(list.stdout.contains("checksum mismatch"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("REFUSED (checksum mismatch)"),
+        "{}",
+        list.stdout
+    );
 }
 
 #[test]

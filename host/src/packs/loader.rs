@@ -80,6 +80,18 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// One word for listings: `incompatible`, `checksum mismatch`, `duplicate` or `failed to load`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            LoadError::IncompatibleApi { .. } => "incompatible",
+            LoadError::Checksum { .. } => "checksum mismatch",
+            LoadError::Duplicate { .. } => "duplicate",
+            _ => "failed to load",
+        }
+    }
+}
+
 /// A pack that passed both gates.
 pub struct LoadedPack {
     /// Its manifest.
