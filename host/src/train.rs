@@ -283,6 +283,53 @@ impl Session {
         Ok((own, cross))
     }
 
+    /// Gradient health on a batch: per dense layer the L2 norm of the weight and bias
+    /// gradients, and per hidden layer the fraction of ReLU units that are zero for every
+    /// example (dead units).
+    pub fn gradient_stats(
+        &self,
+        features: &[f32],
+        labels: &[u32],
+    ) -> Result<serde_json::Value, String> {
+        self.check_batch(features, labels)?;
+        let (x, y) = self.tensors(features, labels);
+        let (params, acts, logits) = self.model.dense_probe(x);
+        let loss = CrossEntropyLoss::new(None, &self.device).forward(logits, y);
+        let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+        let grads = loss.backward();
+        let norm = |v: Vec<f32>| {
+            v.iter()
+                .map(|g| f64::from(*g) * f64::from(*g))
+                .sum::<f64>()
+                .sqrt()
+        };
+        let mut layers = Vec::new();
+        for (i, (w, b)) in params.iter().enumerate() {
+            let wg = w
+                .grad(&grads)
+                .map(|g| norm(g.into_data().iter::<f32>().collect()));
+            let bg = b
+                .as_ref()
+                .and_then(|b| b.grad(&grads))
+                .map(|g| norm(g.into_data().iter::<f32>().collect()));
+            let dead = acts.get(i).map(|a| {
+                let [rows, cols] = a.dims();
+                let v: Vec<f32> = a.clone().into_data().iter::<f32>().collect();
+                let dead = (0..cols)
+                    .filter(|&c| (0..rows).all(|r| v[r * cols + c] <= 0.0))
+                    .count();
+                dead as f64 / cols.max(1) as f64
+            });
+            layers.push(serde_json::json!({
+                "layer": i,
+                "weight_grad_norm": wg,
+                "bias_grad_norm": bg,
+                "dead_fraction": dead,
+            }));
+        }
+        Ok(serde_json::json!({"loss": loss_value, "layers": layers}))
+    }
+
     /// Logits for every row of `data`, in eval mode (no dropout, no autodiff).
     pub fn logits(&self, data: &Dataset) -> Vec<f32> {
         self.logits_of(&data.features, data.len())

@@ -41,6 +41,10 @@ pub trait StepContext {
     fn artifact_dir(&self) -> RString;
     /// The seed this step must use for anything random.
     fn seed(&self) -> u64;
+    /// A host service by name with JSON arguments, answering JSON. New capabilities arrive as
+    /// new service names in minor versions, not as new vtable slots, so a pack built against an
+    /// older minor keeps its layout and keeps loading. `host_info` lists the services.
+    fn call(&mut self, service: RStr<'_>, args_json: RStr<'_>) -> RResult<RString, RString>;
     /// True once the user asked to stop (Ctrl-C): finish quickly.
     #[sabi(last_prefix_field)]
     fn should_stop(&self) -> bool;
@@ -169,6 +173,31 @@ impl<'a> Ctx<'a> {
     /// The seed for this step.
     pub fn seed(&self) -> u64 {
         self.inner.seed()
+    }
+
+    /// Calls a host service (see `host_info`); an unknown service is an error naming it.
+    pub fn call(
+        &mut self,
+        service: &str,
+        args: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let text = args.to_string();
+        let answer = self
+            .inner
+            .call(RStr::from(service), RStr::from(text.as_str()))
+            .into_result()
+            .map_err(String::from)?;
+        serde_json::from_str(answer.as_str())
+            .map_err(|e| format!("host service `{service}` answered bad JSON: {e}"))
+    }
+
+    /// Gradient health of the step's model on training rows `start..start+len` (API 1.1):
+    /// `{"loss", "layers": [{"layer", "weight_grad_norm", "bias_grad_norm", "dead_fraction"}]}`.
+    pub fn gradient_stats(&mut self, start: u64, len: u64) -> Result<serde_json::Value, String> {
+        self.call(
+            "gradient_stats",
+            &serde_json::json!({"start": start, "len": len}),
+        )
     }
 
     /// True once the user asked to stop.

@@ -88,7 +88,7 @@ use = "future::warp"
     assert!(line.contains("libart_fixture_future"), "{line}");
     assert!(line.starts_with("REFUSED (incompatible)"), "{line}");
     assert!(
-        line.contains("art-plugin-api 2.0.0") && line.contains("speaks 1.0.0"),
+        line.contains("art-plugin-api 2.0.0") && line.contains("speaks 1.1.0"),
         "{line}"
     );
     assert!(
@@ -103,7 +103,7 @@ use = "future::warp"
     let warp = run.step("warp");
     assert_eq!(warp["status"], "error");
     let err = warp["error"].as_str().unwrap();
-    assert!(err.contains("2.0.0") && err.contains("1.0.0"), "{err}");
+    assert!(err.contains("2.0.0") && err.contains("1.1.0"), "{err}");
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn a_library_with_a_compatible_manifest_but_another_layout_fails_the_second_gate
         "{line}"
     );
     assert!(
-        line.contains("rebuild it against art-plugin-api 1.0.0"),
+        line.contains("rebuild it against art-plugin-api 1.1.0"),
         "{line}"
     );
     assert!(line.contains("expected PackMod, found SkewedMod"), "{line}");
@@ -179,4 +179,74 @@ fn a_library_with_a_compatible_manifest_but_another_layout_fails_the_second_gate
     assert!(line.len() < 600, "{line}");
     let verbose = art(p.path(), &["-v", "plugins", "list"]);
     assert!(verbose.stderr.len() > line.len(), "{}", verbose.stderr);
+}
+
+#[test]
+fn the_compatibility_matrix_older_minor_runs_newer_minor_and_other_major_are_refused() {
+    // A pack built against a frozen copy of the previous minor (1.0.0), built here.
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/old-minor-pack");
+    let out = art_e2e::cargo_build(&fixture);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = format!(
+        "{HEADER}{}",
+        r#"
+[[steps]]
+use = "old-minor::train-a-bit"
+model = "mlp"
+checks = ["old.last_loss < old.first_loss"]
+"#
+    );
+    let p = project(
+        &toml,
+        &[
+            "art_fixture_old_minor",
+            "art_fixture_newer_minor",
+            "art_fixture_future",
+        ],
+    );
+    let list = art(p.path(), &["plugins", "list"]);
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.starts_with("old-minor") && l.contains("api 1.0.0") && l.contains(" ok ")),
+        "{}",
+        list.stdout
+    );
+    let newer = list
+        .stdout
+        .lines()
+        .find(|l| l.contains("newer_minor"))
+        .expect(&list.stdout);
+    assert!(
+        newer.contains("(incompatible)")
+            && newer.contains("1.9.0")
+            && newer.contains("speaks 1.1.0"),
+        "{newer}"
+    );
+    assert!(newer.contains("upgrade art-host to 1.9"), "{newer}");
+    let future = list
+        .stdout
+        .lines()
+        .find(|l| l.contains("future"))
+        .expect(&list.stdout);
+    assert!(
+        future.contains("2.0.0") && future.contains("1.1.0"),
+        "{future}"
+    );
+
+    let run = art(p.path(), &["run", "--json"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let step = run.step("train-a-bit");
+    assert_eq!(step["status"], "passed");
+    assert!(
+        step["summary"]
+            .as_str()
+            .unwrap()
+            .contains("built against 1.0.0, running in a host speaking 1.1.0"),
+        "{step}"
+    );
 }

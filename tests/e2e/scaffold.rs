@@ -2,32 +2,8 @@
 //! pack compiled with cargo, loaded by the host and run.
 
 use std::path::Path;
-use std::process::Command;
 
-use art_e2e::{art, built};
-
-fn cargo_build(dir: &Path) -> std::process::Output {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // The workspace's target folder: the pack's dependencies are already built there.
-    let target = built().dir.parent().expect("target dir").to_owned();
-    let build = |offline: bool| {
-        let mut cmd = Command::new(&cargo);
-        cmd.current_dir(dir)
-            .arg("build")
-            .arg("--target-dir")
-            .arg(&target);
-        if offline {
-            cmd.arg("--offline");
-        }
-        cmd.output().expect("running cargo")
-    };
-    let out = build(true);
-    if out.status.success() {
-        out
-    } else {
-        build(false)
-    }
-}
+use art_e2e::{art, built, cargo_build};
 
 #[test]
 fn a_new_pack_compiles_loads_and_its_step_and_check_pass() {

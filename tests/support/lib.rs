@@ -12,13 +12,14 @@ pub struct Built {
 }
 
 /// Packages the tests load, built as real cdylibs.
-const PACKAGES: [&str; 6] = [
+const PACKAGES: [&str; 7] = [
     "art-host",
     "art-pack-lr-tools",
     "art-fixture-stress",
     "art-fixture-future",
     "art-fixture-not-a-pack",
     "art-fixture-skewed",
+    "art-fixture-newer-minor",
 ];
 
 /// Builds the host and every pack once per test process.
@@ -55,6 +56,33 @@ pub fn built() -> &'static Built {
         assert!(status.success(), "building the host and packs failed");
         Built { dir }
     })
+}
+
+/// Builds the crate in `dir` (a workspace of its own) into the tests' target folder, where its
+/// dependencies are already built: offline first, then with the registry.
+pub fn cargo_build(dir: &Path) -> Output {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = built().dir.parent().expect("target dir").to_owned();
+    let build = |offline: bool| {
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(dir)
+            .arg("build")
+            .arg("--target-dir")
+            .arg(&target);
+        if built().dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        if offline {
+            cmd.arg("--offline");
+        }
+        cmd.output().expect("running cargo")
+    };
+    let out = build(true);
+    if out.status.success() {
+        out
+    } else {
+        build(false)
+    }
 }
 
 /// Path of a built library, e.g. `lib("art_pack_lr_tools")`.

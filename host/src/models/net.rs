@@ -246,6 +246,52 @@ impl Net {
         }
     }
 
+    /// For gradient statistics: the dense layers' (weight, bias) tensors, the post-ReLU
+    /// activations of each hidden dense layer on `x`, and the logits (no dropout).
+    pub fn dense_probe(
+        &self,
+        x: Tensor<2>,
+    ) -> (
+        Vec<(Tensor<2>, Option<Tensor<1>>)>,
+        Vec<Tensor<2>>,
+        Tensor<2>,
+    ) {
+        let (dense, mut h) = match self {
+            Net::Mlp(d) => (d, x),
+            Net::Cnn(c) => {
+                let [b, _] = x.dims();
+                let mut t: Tensor<4> = x.reshape([b, 1, c.side, c.side]);
+                for conv in &c.convs {
+                    t = relu(conv.forward(t));
+                    let [_, _, hh, _] = t.dims();
+                    if hh >= 2 {
+                        t = c.pool.forward(t);
+                    }
+                }
+                let [b, ch, hh, ww] = t.dims();
+                (&c.head, t.reshape([b, ch * hh * ww]))
+            }
+        };
+        let params = dense
+            .layers
+            .iter()
+            .map(|l| (l.weight.val(), l.bias.as_ref().map(|b| b.val())))
+            .collect();
+        let mut acts = Vec::new();
+        let last = dense.layers.len() - 1;
+        for (i, layer) in dense.layers.iter().enumerate() {
+            h = layer.forward(h);
+            if i < last {
+                if let Some(norm) = dense.norms.get(i) {
+                    h = norm.forward(h);
+                }
+                h = relu(h);
+                acts.push(h.clone());
+            }
+        }
+        (params, acts, h)
+    }
+
     /// Sets the output bias (to log class priors: "init well") and scales the output weights.
     pub fn with_output_bias(self, bias: &[f32], weight_scale: f32, device: &Device) -> Self {
         match self {

@@ -12,6 +12,9 @@ use crate::data::Dataset;
 use crate::recipe::StepCx;
 use crate::train::TrainSpec;
 
+/// Services of `StepContext::call`: `host_info` (1.0), `gradient_stats` (1.1).
+pub const SERVICES: [&str; 2] = ["host_info", "gradient_stats"];
+
 /// Most metrics a pack step may record (a pack is foreign code: bound what it can make us store).
 pub const MAX_METRICS: usize = 10_000;
 /// Most curves a pack step may record.
@@ -230,6 +233,51 @@ impl StepContext for HostCtx<'_, '_> {
 
     fn seed(&self) -> u64 {
         self.cx.seed
+    }
+
+    fn call(&mut self, service: RStr<'_>, args_json: RStr<'_>) -> RResult<RString, RString> {
+        guard(|| {
+            let args: serde_json::Value = if args_json.as_str().trim().is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(args_json.as_str())
+                    .map_err(|e| format!("arguments of `{service}` are not JSON: {e}"))?
+            };
+            let answer = match service.as_str() {
+                "host_info" => serde_json::json!({
+                    "api_version": art_plugin_api::API_VERSION,
+                    "host_version": env!("CARGO_PKG_VERSION"),
+                    "services": SERVICES,
+                }),
+                "gradient_stats" => {
+                    let start = args
+                        .get("start")
+                        .and_then(serde_json::Value::as_u64)
+                        .unwrap_or(0);
+                    let len = args
+                        .get("len")
+                        .and_then(serde_json::Value::as_u64)
+                        .unwrap_or(64);
+                    let batch = self
+                        .batch(Split::Train, start, len)
+                        .into_result()
+                        .map_err(String::from)?;
+                    if batch.rows == 0 {
+                        return Err("gradient_stats: the requested rows are empty".into());
+                    }
+                    self.cx
+                        .session()?
+                        .gradient_stats(&batch.features, &batch.labels)?
+                }
+                other => return Err(format!(
+                    "unknown host service `{other}`{}; this host (art-plugin-api {}) offers: {}",
+                    crate::project::did_you_mean(other, SERVICES),
+                    art_plugin_api::API_VERSION,
+                    SERVICES.join(", ")
+                )),
+            };
+            Ok(RString::from(answer.to_string()))
+        })
     }
 
     fn should_stop(&self) -> bool {
