@@ -293,7 +293,8 @@ impl Session {
     ) -> Result<serde_json::Value, String> {
         self.check_batch(features, labels)?;
         let (x, y) = self.tensors(features, labels);
-        let (params, acts, logits) = self.model.dense_probe(x);
+        let probe = self.model.dense_probe(x);
+        let (params, acts, logits) = (probe.params, probe.activations, probe.logits);
         let loss = CrossEntropyLoss::new(None, &self.device).forward(logits, y);
         let loss_value = f64::from(loss.clone().into_scalar::<f32>());
         let grads = loss.backward();

@@ -74,6 +74,16 @@ fn dropout(x: Tensor<2>, p: f64, rng: &mut SmallRng) -> Tensor<2> {
     x * Tensor::<2>::from_data(TensorData::new(mask, [rows, cols]), &device)
 }
 
+/// What [`Net::dense_probe`] sees of one forward pass.
+pub struct DenseProbe {
+    /// (weight, bias) of each dense layer.
+    pub params: Vec<(Tensor<2>, Option<Tensor<1>>)>,
+    /// Post-ReLU activations of each hidden dense layer.
+    pub activations: Vec<Tensor<2>>,
+    /// The logits.
+    pub logits: Tensor<2>,
+}
+
 /// A dense stack: the MLP itself, and the head of the CNN.
 #[derive(Module, Debug)]
 pub struct Dense {
@@ -246,16 +256,9 @@ impl Net {
         }
     }
 
-    /// For gradient statistics: the dense layers' (weight, bias) tensors, the post-ReLU
-    /// activations of each hidden dense layer on `x`, and the logits (no dropout).
-    pub fn dense_probe(
-        &self,
-        x: Tensor<2>,
-    ) -> (
-        Vec<(Tensor<2>, Option<Tensor<1>>)>,
-        Vec<Tensor<2>>,
-        Tensor<2>,
-    ) {
+    /// For gradient statistics: the dense layers' parameters, the post-ReLU activations of
+    /// each hidden dense layer on `x`, and the logits (no dropout).
+    pub fn dense_probe(&self, x: Tensor<2>) -> DenseProbe {
         let (dense, mut h) = match self {
             Net::Mlp(d) => (d, x),
             Net::Cnn(c) => {
@@ -289,7 +292,11 @@ impl Net {
                 acts.push(h.clone());
             }
         }
-        (params, acts, h)
+        DenseProbe {
+            params,
+            activations: acts,
+            logits: h,
+        }
     }
 
     /// Sets the output bias (to log class priors: "init well") and scales the output weights.

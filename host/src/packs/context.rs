@@ -269,12 +269,14 @@ impl StepContext for HostCtx<'_, '_> {
                         .session()?
                         .gradient_stats(&batch.features, &batch.labels)?
                 }
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unknown host service `{other}`{}; this host (art-plugin-api {}) offers: {}",
                     crate::project::did_you_mean(other, SERVICES),
                     art_plugin_api::API_VERSION,
                     SERVICES.join(", ")
-                )),
+                ))
+                }
             };
             Ok(RString::from(answer.to_string()))
         })
