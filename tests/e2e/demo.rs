@@ -22,14 +22,17 @@ fn the_demo_runs_every_step_and_reaches_the_accuracy_bar() {
         ids,
         [
             "data-analysis",
+            "near-duplicates",
             "baseline",
             "input-independent-baseline",
             "check-loss-on-init",
             "init-well",
             "batch-independence",
+            "grad-health",
             "overfit-one-batch",
             "lr-range-test",
             "overfit",
+            "label-noise",
             "regularize",
             "tune",
             "squeeze",
@@ -44,5 +47,28 @@ fn the_demo_runs_every_step_and_reaches_the_accuracy_bar() {
         .unwrap();
     assert!(acc >= 0.95, "valid.accuracy {acc}");
     assert!(cwd.path().join("art-demo/art.toml").exists());
+    // The repo's own three packs, with their steps.
+    let list = art(&cwd.path().join("art-demo"), &["plugins", "list"]);
+    for (pack, step) in [
+        ("lr-tools", "lr-range-test"),
+        ("grad-health", "grad-health"),
+        ("data-audit", "label-noise, near-duplicates"),
+    ] {
+        assert!(
+            list.stdout
+                .lines()
+                .any(|l| l.starts_with(pack) && l.contains(step) && l.contains("api 1.1.0")),
+            "{pack}: {}",
+            list.stdout
+        );
+    }
+    let grad = run.step("grad-health");
+    assert!(grad["metrics"]["grad.min_weight_norm"].as_f64().unwrap() > 0.0);
+    assert!(
+        run.step("label-noise")["metrics"]["audit.suspect_fraction"]
+            .as_f64()
+            .unwrap()
+            <= 0.03
+    );
     assert!(cwd.path().join("art-demo/.art/runs").is_dir());
 }
