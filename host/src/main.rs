@@ -88,14 +88,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             )
         }
         Command::Status { dir, json } => status(&dir_or_cwd(dir), json),
-        Command::New { name } => {
-            let made = art_host::scaffold::new_project(&name);
-            if made.is_ok() {
-                // The default recipe uses the first-party packs: install those built beside us.
-                demo::install_first_party(&name)?;
-            }
-            scaffold(made, &name, "project")
-        }
+        Command::New { name } => scaffold(art_host::scaffold::new_project(&name), &name, "project"),
         Command::NewPack { name, api_path } => scaffold(
             art_host::scaffold::new_pack(&name, api_path.as_deref()),
             &name,

@@ -64,6 +64,38 @@ fn write(path: &Path, text: &str) -> Result<(), ScaffoldError> {
     std::fs::write(path, text).map_err(io)
 }
 
+/// The default recipe with the steps of packs commented out: a new project's `plugins/` is
+/// empty, and each such step says which pack to install to use it.
+fn without_pack_steps(toml: &str) -> String {
+    toml.split("\n\n")
+        .map(|block| {
+            let pack = block.lines().find_map(|l| {
+                let v = l.trim().strip_prefix("use = \"")?;
+                let (ns, _) = v.split_once("::")?;
+                (ns != "recipe").then(|| ns.to_owned())
+            });
+            match pack {
+                Some(ns) if block.contains("[[steps]]") => {
+                    let mut out = String::new();
+                    for l in block.lines() {
+                        if !l.starts_with('#') {
+                            out.push_str("# ");
+                        }
+                        out.push_str(l);
+                        out.push('\n');
+                    }
+                    out.push_str(&format!(
+                        "# (needs the `{ns}` pack: `art-host install {ns} --registry ...`, then uncomment)"
+                    ));
+                    out
+                }
+                _ => block.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 /// Writes a project in `dir` (whose last component is the project's name).
 pub fn new_project(dir: &Path) -> Result<Vec<PathBuf>, ScaffoldError> {
     let name = dir
@@ -72,8 +104,10 @@ pub fn new_project(dir: &Path) -> Result<Vec<PathBuf>, ScaffoldError> {
         .unwrap_or_default();
     check_name(&name)?;
     fresh_dir(dir)?;
-    let toml = crate::demo::DEFAULT_PROJECT
-        .replace("name = \"digits-demo\"", &format!("name = \"{name}\""));
+    let toml = without_pack_steps(
+        &crate::demo::DEFAULT_PROJECT
+            .replace("name = \"digits-demo\"", &format!("name = \"{name}\"")),
+    );
     let files = [
         (dir.join("art.toml"), toml),
         (
@@ -145,6 +179,14 @@ mod tests {
         new_project(&dir).unwrap();
         let p = crate::project::Project::load(&dir).unwrap();
         assert_eq!(p.meta.name, "my-proj");
+        // Only built-in steps stay active; the pack steps are there, commented, with the fix.
+        assert!(p.steps.iter().all(|s| s.namespace_and_name().0 == "recipe"));
+        assert!(p.steps.len() >= 11, "{}", p.steps.len());
+        let text = std::fs::read_to_string(dir.join("art.toml")).unwrap();
+        assert!(
+            text.contains("# use = \"lr-tools::lr-range-test\"")
+                && text.contains("art-host install lr-tools")
+        );
         assert!(dir.join("plugins").is_dir() && dir.join(".gitignore").exists());
         assert!(matches!(new_project(&dir), Err(ScaffoldError::Exists(_))));
     }

@@ -12,9 +12,11 @@ pub struct Built {
 }
 
 /// Packages the tests load, built as real cdylibs.
-const PACKAGES: [&str; 7] = [
+const PACKAGES: [&str; 9] = [
     "art-host",
     "art-pack-lr-tools",
+    "art-pack-grad-health",
+    "art-pack-data-audit",
     "art-fixture-stress",
     "art-fixture-future",
     "art-fixture-not-a-pack",

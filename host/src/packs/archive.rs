@@ -53,7 +53,7 @@ pub struct PackToml {
     pub authors: Vec<String>,
     /// The `art-plugin-api` version it was built with.
     pub api_version: String,
-    /// `ARCH-OS` it was built for.
+    /// The target triple it was built for.
     pub target: String,
     /// File name of the library.
     pub library: String,
@@ -67,9 +67,9 @@ pub struct PackToml {
     pub checks: Vec<String>,
 }
 
-/// This host's target, as archives name it.
+/// This host's target triple (archives are made and checked with it).
 pub fn host_target() -> String {
-    format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
+    env!("ART_TARGET").to_owned()
 }
 
 fn sha256(path: &Path) -> Result<String, ArchiveError> {

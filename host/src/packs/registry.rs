@@ -33,7 +33,7 @@ pub struct Entry {
     pub version: String,
     /// The API version it was built with.
     pub api_version: String,
-    /// `ARCH-OS`.
+    /// Target triple.
     pub target: String,
     /// Archive path relative to the registry root.
     pub file: String,
