@@ -146,7 +146,24 @@ struct RawProject {
     #[serde(default)]
     models: BTreeMap<String, ModelSpec>,
     #[serde(default)]
+    packs: BTreeMap<String, PackSettings>,
+    #[serde(default)]
     steps: Vec<RawStep>,
+}
+
+/// `[packs.NAME]`: how every step of one pack runs (a step's own keys win).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackSettings {
+    /// Run this pack's steps in a child process.
+    #[serde(default)]
+    pub isolate: bool,
+    /// Seconds an isolated step of this pack may take.
+    #[serde(default)]
+    pub timeout: Option<f64>,
+    /// Address-space limit of its isolated steps, in MiB.
+    #[serde(default)]
+    pub memory_limit_mb: Option<u64>,
 }
 
 /// A step of the project, with its position in the file.
@@ -201,6 +218,8 @@ pub struct Project {
     pub data: DataSpec,
     /// `[models.*]`.
     pub models: BTreeMap<String, ModelSpec>,
+    /// `[packs.*]`.
+    pub packs: BTreeMap<String, PackSettings>,
     /// `[[steps]]`, in order.
     pub steps: Vec<StepSpec>,
     source: String,
@@ -246,10 +265,21 @@ impl Project {
             meta: raw.project,
             data: raw.data,
             models: raw.models,
+            packs: raw.packs,
             steps: Vec::new(),
             source,
         };
         project.check_data()?;
+        for (name, s) in &project.packs {
+            let bad = s.timeout.is_some_and(|t| !(t > 0.0 && t.is_finite()))
+                || s.memory_limit_mb == Some(0);
+            if bad {
+                return Err(project.error_at(
+                    project.span_of(&["packs", name]),
+                    format!("[packs.{name}]: timeout must be a positive number of seconds and memory_limit_mb >= 1"),
+                ));
+            }
+        }
         for (name, spec) in &project.models {
             spec.validate().map_err(|m| {
                 project.error_at(

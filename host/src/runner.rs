@@ -592,7 +592,19 @@ pub fn run_loaded(
                     )),
                 }
             }
-            Runnable::Pack(pack, _, _) if opts.isolate || spec.isolate => {
+            Runnable::Pack(pack, _, _)
+                if opts.isolate
+                    || spec.isolate
+                    || project
+                        .packs
+                        .get(&pack.manifest.name)
+                        .is_some_and(|s| s.isolate) =>
+            {
+                let settings = project
+                    .packs
+                    .get(&pack.manifest.name)
+                    .cloned()
+                    .unwrap_or_default();
                 let exe = match &opts.host_exe {
                     Some(e) => Ok(e.clone()),
                     None => std::env::current_exe(),
@@ -605,8 +617,11 @@ pub fn run_loaded(
                             plugin_dirs: &opts.plugin_dirs,
                             index: spec.index,
                             artifact_dir: &cx.artifact_dir,
-                            timeout: spec.timeout.map(std::time::Duration::from_secs_f64),
-                            memory_limit_mb: spec.memory_limit_mb,
+                            timeout: spec
+                                .timeout
+                                .or(settings.timeout)
+                                .map(std::time::Duration::from_secs_f64),
+                            memory_limit_mb: spec.memory_limit_mb.or(settings.memory_limit_mb),
                         }
                         .run(&results);
                         cx.metrics = r.metrics;

@@ -329,3 +329,57 @@ fn isolated_pack_steps_fail_with_their_cause_and_the_run_goes_on() {
     assert_eq!(ok["metrics"]["stress.value"], 2.5);
     assert_eq!(ok["metrics"]["stress.train_len"], 1438.0);
 }
+
+#[test]
+fn a_pack_can_be_isolated_for_all_its_steps_from_art_toml() {
+    let toml = format!(
+        "{HEADER}{}",
+        r#"
+[packs.stress]
+isolate = true
+timeout = 1.0
+
+[[steps]]
+use = "stress::abort"
+continue_on_failure = true
+checks = []
+
+[[steps]]
+use = "stress::hang"
+continue_on_failure = true
+checks = []
+
+[[steps]]
+use = "recipe::data-analysis"
+"#
+    );
+    let p = project(&toml, &["art_fixture_stress"]);
+    let run = art(p.path(), &["run", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let err = |id: &str| {
+        run.step(id)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(err("abort").contains("SIGABRT"), "{}", err("abort"));
+    assert!(
+        err("hang").contains("timed out after 1.0 s"),
+        "{}",
+        err("hang")
+    );
+    assert_eq!(run.step("data-analysis")["status"], "passed");
+
+    std::fs::write(
+        p.path().join("art.toml"),
+        toml.replace("timeout = 1.0", "timeout = -1"),
+    )
+    .unwrap();
+    let bad = art(p.path(), &["run"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("[packs.stress]") && bad.stderr.contains("art.toml:"),
+        "{}",
+        bad.stderr
+    );
+}

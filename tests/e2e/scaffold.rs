@@ -245,3 +245,35 @@ fn pack_publish_install_run_and_tampering_and_tar_slip_are_refused() {
     assert_eq!(removed.code, 0, "{}", removed.stderr);
     assert!(!proj.join("plugins/cycle-pack").exists());
 }
+
+#[test]
+fn a_damaged_registry_index_is_reported_with_the_file_and_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = tmp.path().join("registry");
+    std::fs::create_dir_all(&reg).unwrap();
+    std::fs::write(
+        reg.join("index.json"),
+        b"{\"schema\": 1, \"packs\": {\"x\": [ {\"vers",
+    )
+    .unwrap();
+    let search = art(tmp.path(), &["search", "--registry", reg.to_str().unwrap()]);
+    assert_eq!(search.code, 2);
+    assert!(
+        search.stderr.contains("registry")
+            && search.stderr.contains("index.json is unreadable")
+            && search.stderr.contains("restore it"),
+        "{}",
+        search.stderr
+    );
+    let install = art(
+        tmp.path(),
+        &["install", "x@^1", "--registry", reg.to_str().unwrap()],
+    );
+    assert_eq!(install.code, 2);
+    assert!(
+        install.stderr.contains("index.json is unreadable"),
+        "{}",
+        install.stderr
+    );
+    assert!(!tmp.path().join("plugins/x").exists());
+}
