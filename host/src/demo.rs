@@ -43,7 +43,7 @@ pub fn prepare(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Copies the first-party packs built beside the `art-host` binary into `dir/plugins/`
 /// (refreshing changed ones); returns the installed paths.
-pub fn install_first_party(dir: &Path) -> Result<Vec<PathBuf>> {
+fn install_first_party(dir: &Path) -> Result<Vec<PathBuf>> {
     let exe = std::env::current_exe().context("finding the art-host binary")?;
     let packs = packs_beside(&exe);
     let plugins = dir.join("plugins");

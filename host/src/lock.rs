@@ -86,7 +86,8 @@ impl ProjectLock {
                         .ok()
                         .and_then(|b| serde_json::from_slice::<Holder>(&b).ok());
                     match holder {
-                        Some(h) if alive(h.pid) && h.pid != std::process::id() => {
+                        // Our own pid counts as a holder too: another run in this process.
+                        Some(h) if alive(h.pid) => {
                             return Err(LockError::Held {
                                 path: path.clone(),
                                 pid: h.pid,
@@ -129,8 +130,9 @@ mod tests {
     fn a_live_holder_refuses_and_a_dead_one_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
         let lock = ProjectLock::acquire(dir.path()).unwrap();
-        // Same process: a second acquire sees our own pid and takes over (re-entrant use in
-        // one process is a programming error, not a concurrent run), so fake another holder.
+        // A second run in this same process is refused while the first holds the lock.
+        let e = ProjectLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
         drop(lock);
         let mut child = std::process::Command::new("sleep")
             .arg("5")

@@ -248,10 +248,29 @@ impl Store {
     }
 }
 
+/// Like [`write_new`], but atomically replaces an existing file (for caches such as trials,
+/// never for run records).
+pub(crate) fn write_replacing<T: Serialize>(
+    dir: &Path,
+    name: &str,
+    value: &T,
+) -> Result<PathBuf, StoreError> {
+    write_file(dir, name, value, true)
+}
+
 pub(crate) fn write_new<T: Serialize>(
     dir: &Path,
     name: &str,
     value: &T,
+) -> Result<PathBuf, StoreError> {
+    write_file(dir, name, value, false)
+}
+
+fn write_file<T: Serialize>(
+    dir: &Path,
+    name: &str,
+    value: &T,
+    replace: bool,
 ) -> Result<PathBuf, StoreError> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -269,7 +288,12 @@ pub(crate) fn write_new<T: Serialize>(
     })?;
     tmp.write_all(&json).map_err(io(&target))?;
     tmp.as_file().sync_all().map_err(io(&target))?;
-    tmp.persist_noclobber(&target).map_err(|e| StoreError::Io {
+    let persisted = if replace {
+        tmp.persist(&target)
+    } else {
+        tmp.persist_noclobber(&target)
+    };
+    persisted.map_err(|e| StoreError::Io {
         path: target.clone(),
         source: e.error,
     })?;

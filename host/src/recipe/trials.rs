@@ -154,11 +154,9 @@ fn fingerprint(env: &TrialEnv<'_>, net: &NetConfig, spec: &TrainSpec, seed: u64)
         env.splits.valid.len(),
         env.splits.train.len(),
     );
-    format!(
-        "{:x}{}",
-        Sha256::digest(text.as_bytes()),
-        env!("CARGO_PKG_VERSION").len()
-    )
+    // The host version is hashed too: a new host may train differently, so its trials are new.
+    let text = format!("{text}|{}", env!("CARGO_PKG_VERSION"));
+    format!("{:x}", Sha256::digest(text.as_bytes()))
 }
 
 /// Runs (or reuses) one trial. With `want_logits`, the validation logits are kept too
@@ -220,11 +218,9 @@ fn run_one(
         valid_logits: want_logits.then_some(logits),
         cached: false,
     };
-    // A trial stored without logits is replaced by one with them (same result, more data).
-    if file.exists() {
-        let _ = std::fs::remove_file(&file);
-    }
-    crate::store::write_new(env.dir, &name, &result)
+    // A trial stored without logits is replaced, atomically, by one with them (same result,
+    // more data): a crash leaves one or the other, never neither.
+    crate::store::write_replacing(env.dir, &name, &result)
         .map_err(|e| format!("cannot store the trial: {e}"))?;
     Ok(result)
 }
