@@ -16,6 +16,9 @@ pub struct Cli {
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// No progress output (errors and the final summary only).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -129,6 +132,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write one self-contained HTML report of the project in DIR (step timeline, every run
+    /// of every step, curves, sample grid, what changed between runs); opens offline.
+    Report {
+        /// Project folder.
+        dir: Option<PathBuf>,
+        /// Where to write the page.
+        #[arg(long, default_value = "art-report.html")]
+        out: PathBuf,
+    },
+    /// Serve the report live on http://127.0.0.1:PORT/; it re-reads the store on every request
+    /// and reloads itself when a run adds records.
+    Dashboard {
+        /// Project folder.
+        dir: Option<PathBuf>,
+        /// Port (0: any free port; the URL is printed).
+        #[arg(long, default_value_t = 8177)]
+        port: u16,
+        /// Address to listen on. The default serves this machine only; anything else exposes
+        /// your runs to the network.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+    },
+    /// Export the store to other tools.
+    Export {
+        /// What to export.
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
     /// Measure: training throughput vs raw burn, pack loading, the digits recipe (cold and
     /// rerun, peak RSS), per-step overhead, CNN epoch scaling on Fashion-MNIST. Use a release
     /// build; each figure is printed with its baseline ratio or target.
@@ -162,6 +193,23 @@ pub enum Command {
         /// What to do with them.
         #[command(subcommand)]
         action: PluginsAction,
+    },
+}
+
+/// `art-host export ...`
+#[derive(Debug, Subcommand)]
+pub enum ExportWhat {
+    /// Write an MLflow FileStore (`mlflow ui --backend-store-uri OUT`): one MLflow run per
+    /// stored step run, with metrics, curves, params, tags and artifacts.
+    Mlflow {
+        /// Project folder.
+        dir: Option<PathBuf>,
+        /// The MLflow store folder (created; other experiments in it are kept).
+        #[arg(long)]
+        out: PathBuf,
+        /// Print what was written as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -32,7 +32,7 @@ fn init_logging(verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    match dispatch(cli.command) {
+    match dispatch(cli.command, cli.quiet) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -45,7 +45,7 @@ fn dir_or_cwd(dir: Option<PathBuf>) -> PathBuf {
     dir.unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn dispatch(cmd: Command) -> Result<ExitCode> {
+fn dispatch(cmd: Command, quiet: bool) -> Result<ExitCode> {
     match cmd {
         Command::Run {
             dir,
@@ -77,7 +77,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 RunOptions {
                     plugin_dirs,
                     force,
-                    progress: !json,
+                    progress: art_host::progress::Mode::detect(quiet || json),
                     from,
                     only,
                     threads: threads.map(usize::from),
@@ -88,6 +88,52 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             )
         }
         Command::Status { dir, json } => status(&dir_or_cwd(dir), json),
+        Command::Report { dir, out } => {
+            let dir = dir_or_cwd(dir);
+            let started = std::time::Instant::now();
+            let bytes = art_host::report::write_report(&dir, &out)?;
+            println!(
+                "wrote {} ({:.0} KB) in {:.2}s",
+                out.display(),
+                bytes as f64 / 1024.0,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dashboard { dir, port, bind } => {
+            let dir = dir_or_cwd(dir);
+            art_host::report::collect(&dir)?;
+            let addr = std::net::SocketAddr::new(bind, port);
+            let d =
+                art_host::report::dashboard::Dashboard::bind(&dir, addr).with_context(|| {
+                    format!("cannot listen on {addr}: pick another --port (0 picks a free one)")
+                })?;
+            if !bind.is_loopback() {
+                eprintln!("warning: listening on {bind}: anyone who can reach this machine can read the runs");
+            }
+            println!("dashboard of {} on {}", dir.display(), d.url());
+            std::io::Write::flush(&mut std::io::stdout())?;
+            d.serve();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            what: art_host::cli::ExportWhat::Mlflow { dir, out, json },
+        } => {
+            let e = art_host::report::mlflow::export(&dir_or_cwd(dir), &out)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                println!(
+                    "exported {} runs ({} metric values) to MLflow experiment {} in {}\nview: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri {}",
+                    e.runs,
+                    e.metric_points,
+                    e.experiment_id,
+                    e.experiment_dir.display(),
+                    out.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::New { name } => scaffold(art_host::scaffold::new_project(&name), &name, "project"),
         Command::NewPack { name, api_path } => scaffold(
             art_host::scaffold::new_pack(&name, api_path.as_deref()),

@@ -15,6 +15,7 @@ use crate::data::{self, Dataset, Splits};
 use crate::fingerprint::{fingerprint, Inputs};
 use crate::packs::context::HostCtx;
 use crate::packs::{LoadedPack, PackSet};
+use crate::progress;
 use crate::project::{did_you_mean, Project, ProjectError, StepSpec};
 use crate::recipe::{self, Builtin, Earlier, RecipeStep, StepCx};
 use crate::store::{
@@ -49,8 +50,8 @@ pub struct RunOptions {
     pub plugin_dirs: Vec<PathBuf>,
     /// Rerun steps even when a stored run could stand in.
     pub force: bool,
-    /// Print one line per step to stderr while running.
-    pub progress: bool,
+    /// How to show progress on stderr while running.
+    pub progress: crate::progress::Mode,
     /// Rerun this step and every step after it; earlier ones are not run.
     pub from: Option<String>,
     /// Run only this step (forced); the others are not run.
@@ -480,9 +481,7 @@ pub fn run_loaded(
             (None, None) => true,
         };
         let forced = opts.force || only.is_some() || from.is_some_and(|f| n >= f);
-        if opts.progress {
-            eprintln!("[{}/{total}] {} ({})", n + 1, spec.id, spec.uses);
-        }
+        let header = format!("[{}/{total}] {} ({})", n + 1, spec.id, spec.uses);
 
         let (history, unreadable) = store.step_history(&spec.id);
         for u in unreadable {
@@ -537,9 +536,8 @@ pub fn run_loaded(
                 let checks =
                     evaluate_checks(&r.checks, &spec.id, &prev.metrics, &view, &earlier_lookup);
                 if checks.iter().all(|c| c.passed) {
-                    if opts.progress {
-                        eprintln!("      cached: passed in run {}", prev.run_id);
-                    }
+                    progress::begin_step(opts.progress, header.clone());
+                    progress::end_step(&[format!("cached: passed in run {}", prev.run_id)]);
                     results.insert(
                         spec.id.clone(),
                         Earlier {
@@ -566,6 +564,7 @@ pub fn run_loaded(
             }
         }
 
+        progress::begin_step(opts.progress, header.clone());
         let step_started = Instant::now();
         let step_started_at = rfc3339(SystemTime::now());
         let artifact_dir = store.artifact_dir(&spec.id, &run_id);
@@ -684,16 +683,19 @@ pub fn run_loaded(
             pack: pack_rec,
             extra,
         };
-        let path = store.put_step(&record)?;
-        if opts.progress {
-            match &error {
-                Some(e) => eprintln!("      {} after {duration_s:.2}s: {e}", status.as_str()),
-                None => eprintln!("      {} in {duration_s:.2}s: {summary}", status.as_str()),
-            }
-            for c in checks.iter().filter(|c| !c.passed) {
-                eprintln!("      check failed: {}: {}", c.check, c.message);
-            }
-        }
+        let path = store.put_step(&record);
+        let mut lines = vec![match &error {
+            Some(e) => format!("{} after {duration_s:.2}s: {e}", status.as_str()),
+            None => format!("{} in {duration_s:.2}s: {summary}", status.as_str()),
+        }];
+        lines.extend(
+            checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(|c| format!("check failed: {}: {}", c.check, c.message)),
+        );
+        progress::end_step(&lines);
+        let path = path?;
         results.insert(
             spec.id.clone(),
             Earlier {

@@ -223,29 +223,56 @@ impl Store {
 
     /// Every readable record of a step, oldest first, and the files that could not be read.
     pub fn step_history(&self, step_id: &str) -> (Vec<StepRecord>, Vec<Unreadable>) {
-        let dir = self.root.join("steps").join(step_id);
-        let mut recs = Vec::new();
-        let mut bad = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return (recs, bad);
-        };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        paths.sort();
-        for path in paths {
-            match std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice::<StepRecord>(&b).map_err(|e| e.to_string()))
-            {
-                Ok(r) => recs.push(r),
-                Err(reason) => bad.push(Unreadable { path, reason }),
-            }
-        }
+        let (mut recs, bad) = read_records::<StepRecord>(&self.root.join("steps").join(step_id));
         recs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
         (recs, bad)
     }
+
+    /// Every readable invocation record (`art-host run`), oldest first.
+    pub fn run_history(&self) -> (Vec<RunRecord>, Vec<Unreadable>) {
+        let (mut recs, bad) = read_records::<RunRecord>(&self.root.join("runs"));
+        recs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+        (recs, bad)
+    }
+
+    /// The ids of every step with a folder in the store, sorted (steps since removed from
+    /// `art.toml` included).
+    pub fn step_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(self.root.join("steps"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// Reads every `*.json` file of `dir` as a `T`; a file that cannot be read is reported, never
+/// fatal and never deleted.
+fn read_records<T: serde::de::DeserializeOwned>(dir: &Path) -> (Vec<T>, Vec<Unreadable>) {
+    let mut recs = Vec::new();
+    let mut bad = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (recs, bad);
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<T>(&b).map_err(|e| e.to_string()))
+        {
+            Ok(r) => recs.push(r),
+            Err(reason) => bad.push(Unreadable { path, reason }),
+        }
+    }
+    (recs, bad)
 }
 
 /// Like [`write_new`], but atomically replaces an existing file (for caches such as trials,

@@ -69,6 +69,8 @@ impl TrainSpec {
 pub struct FitReport {
     /// Mean training loss of each epoch (measured during the epoch, with dropout on).
     pub epoch_loss: Vec<f64>,
+    /// Training accuracy of each epoch (running, on the batches as trained, like the loss).
+    pub epoch_accuracy: Vec<f64>,
     /// Validation loss after each epoch.
     pub epoch_valid_loss: Vec<f64>,
     /// Validation accuracy after each epoch.
@@ -233,12 +235,27 @@ impl Session {
     ) -> Result<f64, String> {
         self.check_batch(features, labels)?;
         self.step(features.to_vec(), labels, lr)
+            .map(|(loss, _)| loss)
     }
 
     /// The optimiser step itself, on a batch the caller has checked and hands over.
-    fn step(&mut self, features: Vec<f32>, labels: &[u32], lr: f64) -> Result<f64, String> {
+    /// Returns the loss and how many rows the model classified right before the step.
+    fn step(
+        &mut self,
+        features: Vec<f32>,
+        labels: &[u32],
+        lr: f64,
+    ) -> Result<(f64, usize), String> {
         let (x, y) = self.tensors_owned(features, labels);
         let logits = self.model.forward_train(x, &mut self.masks);
+        let correct = logits
+            .clone()
+            .argmax(1)
+            .squeeze_dim::<1>(1)
+            .equal(y.clone())
+            .int()
+            .sum()
+            .into_scalar::<i64>() as usize;
         let loss = CrossEntropyLoss::new(None, &self.device).forward(logits, y);
         let value = f64::from(loss.clone().into_scalar::<f32>());
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
@@ -246,7 +263,7 @@ impl Session {
             let model = self.model.clone();
             self.model = self.optim.step(lr, model, grads);
         }
-        Ok(value)
+        Ok((value, correct))
     }
 
     /// The backprop dependency check: for each probed row `i`, the gradient of row `i`'s loss
@@ -393,9 +410,10 @@ impl Session {
         let mut yb = Vec::with_capacity(spec.batch_size);
         let mut best: Option<(f64, Net)> = None;
         let mut since_best = 0;
+        let per_epoch = train.len().div_ceil(spec.batch_size.max(1));
         for epoch in 0..spec.epochs {
             order.shuffle(&mut rng);
-            let (mut sum, mut batches) = (0.0, 0usize);
+            let (mut sum, mut batches, mut right) = (0.0, 0usize, 0usize);
             for chunk in order.chunks(spec.batch_size) {
                 xb.clear();
                 yb.clear();
@@ -413,7 +431,8 @@ impl Session {
                 self.check_batch(&xb, &yb)?;
                 let batch =
                     std::mem::replace(&mut xb, Vec::with_capacity(spec.batch_size * self.inputs));
-                let loss = self.step(batch, &yb, spec.lr)?;
+                let (loss, correct) = self.step(batch, &yb, spec.lr)?;
+                right += correct;
                 if !loss.is_finite() {
                     return Err(format!(
                         "loss became {loss} in epoch {} (lr {}): lower the learning rate",
@@ -425,9 +444,16 @@ impl Session {
                 sum += loss;
                 batches += 1;
                 report.samples += chunk.len();
+                if batches % 16 == 0 {
+                    crate::progress::batch(batches, per_epoch, loss);
+                }
             }
             let mean = sum / batches.max(1) as f64;
+            crate::progress::epoch(epoch + 1, spec.epochs, mean);
             report.epoch_loss.push(mean);
+            report
+                .epoch_accuracy
+                .push(right as f64 / train.len().max(1) as f64);
             report.best_epoch = epoch + 1;
             if let Some(v) = valid {
                 let (vl, va) = self.evaluate(v);

@@ -9,6 +9,7 @@ mod loading;
 mod recipe;
 mod running;
 mod scaffold;
+mod see;
 
 /// A project header with the embedded digits data and one small MLP.
 pub const HEADER: &str = r#"

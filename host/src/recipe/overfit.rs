@@ -55,6 +55,7 @@ impl RecipeStep for Overfit {
         let epochs = report.epoch_loss.len();
         let xs: Vec<f64> = (1..=epochs).map(|e| e as f64).collect();
         cx.series("train_loss", xs.clone(), report.epoch_loss);
+        cx.series("train_accuracy", xs.clone(), report.epoch_accuracy);
         if !report.epoch_valid_loss.is_empty() {
             cx.series("valid_loss", xs.clone(), report.epoch_valid_loss);
         }

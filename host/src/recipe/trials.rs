@@ -235,13 +235,20 @@ pub fn run_all(
     want_logits: bool,
 ) -> Result<Vec<TrialResult>, String> {
     let threads = env.threads.clamp(1, jobs.len().max(1));
+    crate::progress::trials(0, jobs.len());
     if threads == 1 {
         return jobs
             .iter()
-            .map(|j| run_one(env, net, base, j, want_logits))
+            .enumerate()
+            .map(|(i, j)| {
+                let r = run_one(env, net, base, j, want_logits);
+                crate::progress::trials(i + 1, jobs.len());
+                r
+            })
             .collect();
     }
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<TrialResult, String>>>> =
         jobs.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
@@ -259,6 +266,7 @@ pub fn run_all(
                     ))
                 });
                 *slots[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+                crate::progress::trials(done.fetch_add(1, Ordering::Relaxed) + 1, jobs.len());
             });
         }
     });
