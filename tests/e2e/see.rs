@@ -458,7 +458,11 @@ fn report_and_export_refuse_a_folder_without_a_project_and_survive_a_damaged_sto
     ] {
         let r = art(empty.path(), &args);
         assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
-        assert!(r.stderr.contains("holds no art project"), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("holds no art project"),
+            "{args:?}: {}",
+            r.stderr
+        );
     }
     // A truncated record and a broken art.toml: the report is still made, and says why.
     let dir = tempfile::tempdir().unwrap();
@@ -466,19 +470,36 @@ fn report_and_export_refuse_a_folder_without_a_project_and_survive_a_damaged_sto
     let steps = dir.path().join(".art/steps");
     for s in ["overfit", "tune"] {
         std::fs::create_dir_all(steps.join(s)).unwrap();
-        for f in std::fs::read_dir(src.join(".art/steps").join(s)).unwrap().flatten() {
+        for f in std::fs::read_dir(src.join(".art/steps").join(s))
+            .unwrap()
+            .flatten()
+        {
             std::fs::copy(f.path(), steps.join(s).join(f.file_name())).unwrap();
         }
     }
-    std::fs::write(steps.join("overfit/20990101T000000Z-bad.json"), b"{\"schema\": 1, \"run").unwrap();
+    std::fs::write(
+        steps.join("overfit/20990101T000000Z-bad.json"),
+        b"{\"schema\": 1, \"run",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("art.toml"), "[project\nname = ").unwrap();
     let before = art_e2e::snapshot(dir.path());
     let r = art(dir.path(), &["report", ".", "--out", "out/r.html"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let html = std::fs::read_to_string(dir.path().join("out/r.html")).unwrap();
-    assert!(html.contains("art.toml could not be read"), "no warning about art.toml");
-    assert!(html.contains("20990101T000000Z-bad.json"), "the damaged record is not named");
+    assert!(
+        html.contains("art.toml could not be read"),
+        "no warning about art.toml"
+    );
+    assert!(
+        html.contains("20990101T000000Z-bad.json"),
+        "the damaged record is not named"
+    );
     assert!(html.contains("id=\"step-overfit\""));
     std::fs::remove_dir_all(dir.path().join("out")).unwrap();
-    assert_eq!(before, art_e2e::snapshot(dir.path()), "the report changed the project");
+    assert_eq!(
+        before,
+        art_e2e::snapshot(dir.path()),
+        "the report changed the project"
+    );
 }
