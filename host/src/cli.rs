@@ -211,6 +211,17 @@ pub enum ExportWhat {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the model weights the latest passed run of STEP saved (burn's recorder format for
+    /// burn models; load them with `Module::load_file`, or with `init_from = "@STEP"`).
+    Model {
+        /// The step id.
+        step: String,
+        /// Project folder.
+        dir: Option<PathBuf>,
+        /// Where to write the weights.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// `art-host plugins ...`

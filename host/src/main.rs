@@ -117,6 +117,24 @@ fn dispatch(cmd: Command, quiet: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Export {
+            what: art_host::cli::ExportWhat::Model { step, dir, out },
+        } => {
+            let dir = dir_or_cwd(dir);
+            art_host::project::Project::load(&dir)?;
+            let store = art_host::store::Store::new(&dir);
+            let (bytes, from) = runner::checkpoint_of(&store, &step)
+                .map_err(anyhow::Error::msg)?
+                .context("no checkpoint")?;
+            std::fs::write(&out, &bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "wrote {} ({:.1} KB): the model of {from}",
+                out.display(),
+                bytes.len() as f64 / 1024.0
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
             what: art_host::cli::ExportWhat::Mlflow { dir, out, json },
         } => {
             let e = art_host::report::mlflow::export(&dir_or_cwd(dir), &out)?;

@@ -14,6 +14,9 @@ use crate::models::ModelSpec;
 /// Name of the project file inside a project folder.
 pub const PROJECT_FILE: &str = "art.toml";
 
+mod builder;
+pub use builder::{ProjectBuilder, StepBuilder};
+
 /// A complaint about `art.toml`, located.
 #[derive(Debug, thiserror::Error)]
 #[error("{}:{line}:{column}: {message}", path.display())]
@@ -133,6 +136,8 @@ struct RawStep {
     timeout: Option<f64>,
     #[serde(default)]
     memory_limit_mb: Option<u64>,
+    #[serde(default)]
+    init_from: Option<String>,
     #[serde(flatten)]
     config: toml::Table,
 }
@@ -187,6 +192,8 @@ pub struct StepSpec {
     pub timeout: Option<f64>,
     /// Address-space limit of an isolated step's process, in MiB.
     pub memory_limit_mb: Option<u64>,
+    /// `init_from = "@STEP"`: start the step's model from the checkpoint an earlier step saved.
+    pub init_from: Option<String>,
     /// Every other key of the table: the step's own config.
     pub config: toml::Table,
     /// Line of the `use` key.
@@ -199,6 +206,17 @@ impl StepSpec {
         split_use(&self.uses)
     }
 }
+
+/// Built-in steps that do not train the step's own model (they train trials, baselines or
+/// nothing), so `init_from` has nothing to start.
+const TRIAL_STEPS: [&str; 6] = [
+    "regularize",
+    "tune",
+    "squeeze",
+    "evaluate-baseline",
+    "input-independent-baseline",
+    "data-analysis",
+];
 
 /// `ns::name` → (`ns`, `name`); `name` → (`recipe`, `name`).
 pub fn split_use(uses: &str) -> (&str, &str) {
@@ -234,6 +252,12 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 impl Project {
+    /// A project built in code: `Project::builder("name").seed(7).data("builtin",
+    /// json!("digits")).model(..).step("recipe::overfit", |s| s.model("mlp")).write_to(dir)`.
+    pub fn builder(name: &str) -> ProjectBuilder {
+        ProjectBuilder::new(name)
+    }
+
     /// Reads `DIR/art.toml`.
     pub fn load(dir: &Path) -> Result<Self, ProjectError> {
         let path = dir.join(PROJECT_FILE);
@@ -347,6 +371,33 @@ impl Project {
                     ));
                 }
             }
+            if let Some(from) = &s.init_from {
+                let earlier = from
+                    .strip_prefix('@')
+                    .filter(|f| project.steps.iter().any(|p| p.id == *f));
+                if earlier.is_none() {
+                    let known: Vec<&str> = project.steps.iter().map(|p| p.id.as_str()).collect();
+                    return Err(project.error_at(
+                        project.step_table_span(index, Some("init_from")),
+                        format!(
+                            "step `{id}`: init_from = \"{from}\" must name an earlier step as \"@ID\"{}",
+                            if known.is_empty() {
+                                " (there is none)".to_owned()
+                            } else {
+                                format!(" (earlier: {})", known.join(", "))
+                            }
+                        ),
+                    ));
+                }
+                let (_, name) = split_use(&s.uses);
+                let builtin = !s.uses.contains("::") || s.uses.starts_with("recipe::");
+                if builtin && TRIAL_STEPS.contains(&name) {
+                    return Err(project.error_at(
+                        project.step_table_span(index, Some("init_from")),
+                        format!("step `{id}`: `{}` trains fresh models or none, so init_from does not apply; use it on overfit, overfit-one-batch or a pack step", s.uses),
+                    ));
+                }
+            }
             if let Some(checks) = &s.checks {
                 for (ci, c) in checks.iter().enumerate() {
                     if let CheckSpec::Expr(text) = c {
@@ -369,6 +420,7 @@ impl Project {
                 isolate: s.isolate,
                 timeout: s.timeout,
                 memory_limit_mb: s.memory_limit_mb,
+                init_from: s.init_from,
                 config: s.config,
                 line,
             });

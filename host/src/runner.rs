@@ -222,6 +222,22 @@ fn resolve_step<'p>(
                 ),
             ));
         }
+        if let Some((_, crate::models::ModelSpec::Custom { kind, .. })) = project.model_for(spec) {
+            if crate::models::trainable::factory(kind).is_none() {
+                let why = match kind
+                    .split_once("::")
+                    .and_then(|(ns, _)| packs.refusal_of(ns))
+                {
+                    Some(r) => format!(
+                        "model kind `{kind}`: pack ({}) was refused: {}",
+                        r.path.display(),
+                        r.error
+                    ),
+                    None => crate::models::trainable::missing(kind),
+                };
+                return Ok(Runnable::Unavailable(why));
+            }
+        }
         return Ok(Runnable::Builtin(b, step));
     }
     let Some(pack) = packs.get(ns) else {
@@ -442,10 +458,22 @@ pub fn run_loaded(
             continue;
         }
         let model = project.model_for(spec);
-        let model_json = model
+        let mut model_json = model
             .map(|(name, m)| serde_json::json!({"name": name, "spec": m}))
             .unwrap_or(serde_json::Value::Null);
-        let config_json = toml_to_json(&spec.config);
+        // A pack's model is as much code as a pack's step: its version and checksum are part
+        // of what a run depends on.
+        if let Some((_, crate::models::ModelSpec::Custom { kind, .. })) = model {
+            if let Some(p) = kind.split_once("::").and_then(|(ns, _)| packs.get(ns)) {
+                model_json["pack"] = serde_json::json!({
+                    "name": p.manifest.name, "version": p.manifest.version, "sha256": p.sha256,
+                });
+            }
+        }
+        let mut config_json = toml_to_json(&spec.config);
+        if let (Some(from), Some(m)) = (&spec.init_from, config_json.as_object_mut()) {
+            m.insert("init_from".into(), serde_json::json!(from));
+        }
         let (origin, revision, pack_rec) = match &r.runnable {
             Runnable::Builtin(b, _) => (
                 ("recipe".to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
@@ -579,62 +607,83 @@ pub fn run_loaded(
         cx.dataset_digest.clone_from(&digest);
         cx.trial_dir = store.trial_dir(&spec.id);
         cx.threads = threads;
-        let outcome: Result<(String, serde_json::Value), String> = match &mut r.runnable {
-            Runnable::Builtin(_, step) => {
-                let res =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step.run(&mut cx)));
-                match res {
-                    Ok(r) => r.map(|s| (s, std::mem::take(&mut cx.extra))),
-                    Err(p) => Err(format!(
-                        "step panicked: {}",
-                        art_plugin_api::export::panic_message(p.as_ref())
-                    )),
-                }
-            }
-            Runnable::Pack(pack, _, _)
-                if opts.isolate
-                    || spec.isolate
-                    || project
-                        .packs
-                        .get(&pack.manifest.name)
-                        .is_some_and(|s| s.isolate) =>
-            {
-                let settings = project
-                    .packs
-                    .get(&pack.manifest.name)
-                    .cloned()
-                    .unwrap_or_default();
-                let exe = match &opts.host_exe {
-                    Some(e) => Ok(e.clone()),
-                    None => std::env::current_exe(),
-                };
-                match exe {
-                    Ok(exe) => {
-                        let r = crate::isolate::Isolation {
-                            exe: &exe,
-                            project_dir: &project.dir,
-                            plugin_dirs: &opts.plugin_dirs,
-                            index: spec.index,
-                            artifact_dir: &cx.artifact_dir,
-                            timeout: spec
-                                .timeout
-                                .or(settings.timeout)
-                                .map(std::time::Duration::from_secs_f64),
-                            memory_limit_mb: spec.memory_limit_mb.or(settings.memory_limit_mb),
+        let init = spec
+            .init_from
+            .as_deref()
+            .map(|from| checkpoint_of(&store, from.trim_start_matches('@')))
+            .transpose();
+        let outcome: Result<(String, serde_json::Value), String> = match (init, &mut r.runnable) {
+            (Err(e), _) => Err(format!("init_from: {e}")),
+            (Ok(init), runnable) => {
+                cx.init_weights = init.flatten();
+                match runnable {
+                    Runnable::Builtin(_, step) => {
+                        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            step.run(&mut cx)
+                        }));
+                        match res {
+                            Ok(r) => r.map(|s| (s, std::mem::take(&mut cx.extra))),
+                            Err(p) => Err(format!(
+                                "step panicked: {}",
+                                art_plugin_api::export::panic_message(p.as_ref())
+                            )),
                         }
-                        .run(&results);
-                        cx.metrics = r.metrics;
-                        cx.series = r.series;
-                        r.outcome
-                            .map_err(|e| format!("pack `{}` (isolated): {e}", pack.manifest.name))
                     }
-                    Err(e) => Err(format!(
-                        "cannot isolate: the art-host binary is not found: {e}"
-                    )),
+                    Runnable::Pack(pack, _, _)
+                        if opts.isolate
+                            || spec.isolate
+                            || project
+                                .packs
+                                .get(&pack.manifest.name)
+                                .is_some_and(|s| s.isolate) =>
+                    {
+                        let settings = project
+                            .packs
+                            .get(&pack.manifest.name)
+                            .cloned()
+                            .unwrap_or_default();
+                        let exe = match &opts.host_exe {
+                            Some(e) => Ok(e.clone()),
+                            None => std::env::current_exe(),
+                        };
+                        match exe {
+                            Ok(exe) => {
+                                let r = crate::isolate::Isolation {
+                                    exe: &exe,
+                                    project_dir: &project.dir,
+                                    plugin_dirs: &opts.plugin_dirs,
+                                    index: spec.index,
+                                    artifact_dir: &cx.artifact_dir,
+                                    timeout: spec
+                                        .timeout
+                                        .or(settings.timeout)
+                                        .map(std::time::Duration::from_secs_f64),
+                                    memory_limit_mb: spec
+                                        .memory_limit_mb
+                                        .or(settings.memory_limit_mb),
+                                }
+                                .run(&results);
+                                cx.metrics = r.metrics;
+                                cx.series = r.series;
+                                r.outcome.map_err(|e| {
+                                    format!("pack `{}` (isolated): {e}", pack.manifest.name)
+                                })
+                            }
+                            Err(e) => Err(format!(
+                                "cannot isolate: the art-host binary is not found: {e}"
+                            )),
+                        }
+                    }
+                    Runnable::Pack(pack, step, _) => run_pack_step(pack, step, &mut cx, &stop),
+                    Runnable::Unavailable(reason) => Err(reason.clone()),
                 }
             }
-            Runnable::Pack(pack, step, _) => run_pack_step(pack, step, &mut cx, &stop),
-            Runnable::Unavailable(reason) => Err(reason.clone()),
+        };
+        // The step's model at its end is its checkpoint: later steps start from it with
+        // `init_from`, and `art-host export model` copies it out.
+        let checkpoint = match (&outcome, cx.trained_session()) {
+            (Ok(_), Some(session)) => save_checkpoint(&store, &cx.artifact_dir, session, model),
+            _ => None,
         };
         let duration_s = step_started.elapsed().as_secs_f64();
         let metrics = std::mem::take(&mut cx.metrics);
@@ -681,6 +730,7 @@ pub fn run_loaded(
             error: error.clone(),
             host_version: env!("CARGO_PKG_VERSION").into(),
             pack: pack_rec,
+            checkpoint,
             extra,
         };
         let path = store.put_step(&record);
@@ -889,4 +939,70 @@ fn evaluate_checks(
             }
         })
         .collect()
+}
+
+/// Where a step's checkpoint goes, inside its artifact folder.
+pub const CHECKPOINT_FILE: &str = "model.bpk";
+
+fn save_checkpoint(
+    store: &Store,
+    artifact_dir: &Path,
+    session: &crate::train::Session,
+    model: Option<(&str, &crate::models::ModelSpec)>,
+) -> Option<crate::store::CheckpointRecord> {
+    use sha2::Digest;
+    let bytes = match session.save_weights() {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!("no checkpoint saved: {e}");
+            return None;
+        }
+    };
+    let path = artifact_dir.join(CHECKPOINT_FILE);
+    let written = std::fs::create_dir_all(artifact_dir)
+        .and_then(|()| std::fs::write(&path, &bytes))
+        .and_then(|()| std::fs::File::open(&path)?.sync_all());
+    if let Err(e) = written {
+        tracing::warn!("cannot write the checkpoint {}: {e}", path.display());
+        return None;
+    }
+    let file = path
+        .strip_prefix(store.root())
+        .unwrap_or(&path)
+        .to_string_lossy()
+        .into_owned();
+    Some(crate::store::CheckpointRecord {
+        file,
+        sha256: format!("{:x}", sha2::Sha256::digest(&bytes)),
+        bytes: bytes.len() as u64,
+        kind: model.map(|(_, m)| m.kind().to_owned()).unwrap_or_default(),
+    })
+}
+
+/// The weights the latest passed run of `step` saved, checked against their recorded sha256,
+/// with a description of where they came from.
+pub fn checkpoint_of(store: &Store, step: &str) -> Result<Option<(Vec<u8>, String)>, String> {
+    use sha2::Digest;
+    let (history, _) = store.step_history(step);
+    let rec = history
+        .iter()
+        .rev()
+        .find(|r| r.status.is_ok() && r.checkpoint.is_some())
+        .ok_or_else(|| {
+            format!("step `{step}` has no passed run with a saved model; run it first (art-host run --only {step})")
+        })?;
+    let cp = rec.checkpoint.as_ref().expect("filtered above");
+    let path = store.root().join(&cp.file);
+    let bytes = std::fs::read(&path)
+        .map_err(|e| format!("cannot read the checkpoint {}: {e}", path.display()))?;
+    let actual = format!("{:x}", sha2::Sha256::digest(&bytes));
+    if actual != cp.sha256 {
+        return Err(format!(
+            "the checkpoint {} changed since run {} saved it (sha256 {actual}, recorded {}); rerun `{step}` with --force",
+            path.display(),
+            rec.run_id,
+            cp.sha256
+        ));
+    }
+    Ok(Some((bytes, format!("@{step} (run {})", rec.run_id))))
 }

@@ -145,9 +145,25 @@ pub struct StepRecord {
     /// The pack, for pack steps.
     #[serde(default)]
     pub pack: Option<PackRecord>,
+    /// The weights of the step's model at its end (`init_from` and `export model` read them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointRecord>,
     /// Free-form extras a step returned.
     #[serde(default)]
     pub extra: serde_json::Value,
+}
+
+/// A model checkpoint saved with a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    /// Path relative to `.art/`.
+    pub file: String,
+    /// sha256 of the file: a checkpoint that changed on disk is refused.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// The model kind it belongs to.
+    pub kind: String,
 }
 
 /// A run-level record listing the steps of one invocation.
@@ -391,6 +407,7 @@ mod tests {
             error: None,
             host_version: "0".into(),
             pack: None,
+            checkpoint: None,
             extra: serde_json::Value::Null,
         }
     }

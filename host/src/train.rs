@@ -1,17 +1,18 @@
-//! The training loop: one burn network, its Adam optimiser and the metrics every step reports.
-//! Runs on burn's `flex` CPU backend with autodiff; evaluation runs on the plain backend.
+//! The training loop and the metrics every step reports, over any model: a built-in burn
+//! network, a burn user's own module, or a pack's model (see [`crate::models::trainable`]).
 
-use burn::module::Module;
-use burn::nn::loss::CrossEntropyLoss;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use std::sync::Arc;
+
+use burn::tensor::Device;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
+use crate::models::art_model::{BurnEngine, Make};
 use crate::models::loss_and_accuracy;
-use crate::models::net::{image_side, Net, NetConfig};
+use crate::models::net::{image_side, Arch, Net, NetConfig};
+use crate::models::trainable::{self, Shape, Snapshot, Trainable};
 
 /// How to train: the knobs a step config may set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,128 +84,57 @@ pub struct FitReport {
     pub best_epoch: usize,
 }
 
-/// A trainable network and its optimiser state.
+/// A model being trained: the training loop, batching, augmentation, early stopping and
+/// metrics, over any [`Trainable`] (built-in network, a burn user's model, a pack's model).
 pub struct Session {
     net: NetConfig,
     inputs: usize,
     classes: usize,
-    device: Device,
-    plain: Device,
-    model: Net,
-    optim: ModuleOptimizer,
-    weight_decay: f64,
-    checkpoints: Vec<Net>,
-    masks: rand::rngs::SmallRng,
-}
-
-fn optimizer(weight_decay: f64) -> ModuleOptimizer {
-    let cfg = AdamConfig::new();
-    if weight_decay > 0.0 {
-        cfg.with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(
-            weight_decay as f32,
-        )))
-        .init()
-    } else {
-        cfg.init()
-    }
-}
-
-/// burn initialises parameters lazily, on first use, from a global generator: seed it and
-/// touch every parameter at once, or the weights depend on whatever ran in between.
-fn init_model(
-    cfg: &NetConfig,
-    inputs: usize,
-    classes: usize,
-    device: &Device,
-    seed: u64,
-) -> Result<Net, String> {
-    // burn's generator is one global: hold this lock from seeding to the last parameter
-    // drawn, so sessions created in parallel threads still get their seed's weights.
-    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = INIT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    device.seed(seed);
-    let model = Net::new(cfg, inputs, classes, device)?;
-    let _ = model.forward(Tensor::<2>::zeros([2, inputs], device));
-    Ok(model)
-}
-
-/// The generator of a session's dropout masks (derived from its seed).
-fn mask_rng(seed: u64) -> rand::rngs::SmallRng {
-    rand::rngs::SmallRng::seed_from_u64(seed ^ 0x6d61_736b_0000_0000)
-}
-
-/// Shifts a square image by (dx, dy) pixels, filling with zeros.
-fn shift(img: &[f32], side: usize, dx: isize, dy: isize, out: &mut Vec<f32>) {
-    for y in 0..side as isize {
-        for x in 0..side as isize {
-            let (sx, sy) = (x - dx, y - dy);
-            out.push(
-                if (0..side as isize).contains(&sx) && (0..side as isize).contains(&sy) {
-                    img[(sy as usize) * side + sx as usize]
-                } else {
-                    0.0
-                },
-            );
-        }
-    }
+    engine: Box<dyn Trainable>,
+    checkpoints: Vec<Snapshot>,
 }
 
 impl Session {
-    /// A new network initialised with `seed`; `Err` if the architecture does not fit the data.
+    /// A new model initialised with `seed`; `Err` if it does not fit the data.
     pub fn new(net: &NetConfig, inputs: usize, classes: usize, seed: u64) -> Result<Self, String> {
-        let plain = Device::flex();
-        let device = plain.clone().autodiff();
-        let model = init_model(net, inputs, classes, &device, seed)?;
+        let shape = Shape { inputs, classes };
+        let engine: Box<dyn Trainable> = match &net.arch {
+            Arch::Custom { kind, config } => trainable::build(kind, config, shape, seed)?,
+            _ => {
+                let cfg = net.clone();
+                let make: Make<Net> =
+                    Arc::new(move |d: &Device| Net::new(&cfg, inputs, classes, d));
+                Box::new(BurnEngine::new(make, shape, seed)?)
+            }
+        };
         Ok(Self {
             net: net.clone(),
             inputs,
             classes,
-            device,
-            plain,
-            model,
-            optim: optimizer(0.0),
-            weight_decay: 0.0,
+            engine,
             checkpoints: Vec::new(),
-            masks: mask_rng(seed),
         })
+    }
+
+    /// The configuration this session was built from.
+    pub fn config(&self) -> &NetConfig {
+        &self.net
     }
 
     /// Re-initialises the weights and the optimiser.
     pub fn reinit(&mut self, seed: u64) -> Result<(), String> {
-        self.model = init_model(&self.net, self.inputs, self.classes, &self.device, seed)?;
-        self.optim = optimizer(self.weight_decay);
-        self.masks = mask_rng(seed);
-        Ok(())
+        self.engine.reinit(seed)
     }
 
     /// Karpathy's "init well": output bias = log class priors, output weights scaled down, so
     /// the untrained model predicts the priors and the loss at init is their entropy.
-    pub fn init_well(&mut self, log_priors: &[f32], weight_scale: f32) {
-        let model = self.model.clone();
-        self.model = model.with_output_bias(log_priors, weight_scale, &self.device);
-        self.optim = optimizer(self.weight_decay);
+    pub fn init_well(&mut self, log_priors: &[f32], weight_scale: f32) -> Result<(), String> {
+        self.engine.init_well(log_priors, weight_scale)
     }
 
     /// Number of trainable parameters.
     pub fn num_params(&self) -> usize {
-        self.model.num_params()
-    }
-
-    fn tensors(&self, features: &[f32], labels: &[u32]) -> (Tensor<2>, Tensor<1, Int>) {
-        self.tensors_owned(features.to_vec(), labels)
-    }
-
-    fn tensors_owned(&self, features: Vec<f32>, labels: &[u32]) -> (Tensor<2>, Tensor<1, Int>) {
-        let rows = labels.len();
-        let x =
-            Tensor::<2>::from_data(TensorData::new(features, [rows, self.inputs]), &self.device);
-        let y = Tensor::<1, Int>::from_data(
-            TensorData::new(labels.iter().map(|&l| l as i64).collect(), [rows]),
-            &self.device,
-        );
-        (x, y)
+        self.engine.num_params()
     }
 
     fn check_batch(&self, features: &[f32], labels: &[u32]) -> Result<(), String> {
@@ -238,7 +168,6 @@ impl Session {
             .map(|(loss, _)| loss)
     }
 
-    /// The optimiser step itself, on a batch the caller has checked and hands over.
     /// Returns the loss and how many rows the model classified right before the step.
     fn step(
         &mut self,
@@ -246,24 +175,7 @@ impl Session {
         labels: &[u32],
         lr: f64,
     ) -> Result<(f64, usize), String> {
-        let (x, y) = self.tensors_owned(features, labels);
-        let logits = self.model.forward_train(x, &mut self.masks);
-        let correct = logits
-            .clone()
-            .argmax(1)
-            .squeeze_dim::<1>(1)
-            .equal(y.clone())
-            .int()
-            .sum()
-            .into_scalar::<i64>() as usize;
-        let loss = CrossEntropyLoss::new(None, &self.device).forward(logits, y);
-        let value = f64::from(loss.clone().into_scalar::<f32>());
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        if lr > 0.0 {
-            let model = self.model.clone();
-            self.model = self.optim.step(lr, model, grads);
-        }
-        Ok((value, correct))
+        self.engine.step(features, labels, lr)
     }
 
     /// The backprop dependency check: for each probed row `i`, the gradient of row `i`'s loss
@@ -271,108 +183,59 @@ impl Session {
     /// on a row's own input, largest on any other row's input). A model that mixes samples
     /// (batch norm in training mode, a reshape bug) has a non-zero second number.
     pub fn cross_sample_gradients(
-        &self,
+        &mut self,
         features: &[f32],
         labels: &[u32],
         probes: &[usize],
     ) -> Result<(f64, f64), String> {
         self.check_batch(features, labels)?;
-        let rows = labels.len();
-        let (mut own, mut cross) = (0f64, 0f64);
-        for &i in probes.iter().filter(|&&i| i < rows) {
-            let (x, y) = self.tensors(features, labels);
-            let x = x.require_grad();
-            let logits = self.model.forward(x.clone());
-            let loss = CrossEntropyLoss::new(None, &self.device)
-                .forward(logits.narrow(0, i, 1), y.narrow(0, i, 1));
-            let grads = loss.backward();
-            let g = x.grad(&grads).ok_or("no gradient reached the input")?;
-            let g: Vec<f32> = g.into_data().iter::<f32>().collect();
-            for (j, row) in g.chunks_exact(self.inputs).enumerate() {
-                let m = row.iter().fold(0f64, |m, v| m.max(f64::from(v.abs())));
-                if j == i {
-                    own = own.max(m);
-                } else {
-                    cross = cross.max(m);
-                }
-            }
-        }
-        Ok((own, cross))
+        self.engine.cross_sample_gradients(features, labels, probes)
     }
 
     /// Gradient health on a batch: per dense layer the L2 norm of the weight and bias
     /// gradients, and per hidden layer the fraction of ReLU units that are zero for every
     /// example (dead units).
     pub fn gradient_stats(
-        &self,
+        &mut self,
         features: &[f32],
         labels: &[u32],
     ) -> Result<serde_json::Value, String> {
         self.check_batch(features, labels)?;
-        let (x, y) = self.tensors(features, labels);
-        let probe = self.model.dense_probe(x);
-        let (params, acts, logits) = (probe.params, probe.activations, probe.logits);
-        let loss = CrossEntropyLoss::new(None, &self.device).forward(logits, y);
-        let loss_value = f64::from(loss.clone().into_scalar::<f32>());
-        let grads = loss.backward();
-        let norm = |v: Vec<f32>| {
-            v.iter()
-                .map(|g| f64::from(*g) * f64::from(*g))
-                .sum::<f64>()
-                .sqrt()
-        };
-        let mut layers = Vec::new();
-        for (i, (w, b)) in params.iter().enumerate() {
-            let wg = w
-                .grad(&grads)
-                .map(|g| norm(g.into_data().iter::<f32>().collect()));
-            let bg = b
-                .as_ref()
-                .and_then(|b| b.grad(&grads))
-                .map(|g| norm(g.into_data().iter::<f32>().collect()));
-            let dead = acts.get(i).map(|a| {
-                let [rows, cols] = a.dims();
-                let v: Vec<f32> = a.clone().into_data().iter::<f32>().collect();
-                let dead = (0..cols)
-                    .filter(|&c| (0..rows).all(|r| v[r * cols + c] <= 0.0))
-                    .count();
-                dead as f64 / cols.max(1) as f64
-            });
-            layers.push(serde_json::json!({
-                "layer": i,
-                "weight_grad_norm": wg,
-                "bias_grad_norm": bg,
-                "dead_fraction": dead,
-            }));
-        }
-        Ok(serde_json::json!({"loss": loss_value, "layers": layers}))
+        self.engine.gradient_stats(features, labels)
     }
 
     /// Logits for every row of `data`, in eval mode (no dropout, no autodiff).
-    pub fn logits(&self, data: &Dataset) -> Vec<f32> {
+    pub fn logits(&self, data: &Dataset) -> Result<Vec<f32>, String> {
         self.logits_of(&data.features, data.len())
     }
 
     /// Logits for `rows` rows of row-major `features`.
-    pub fn logits_of(&self, features: &[f32], rows: usize) -> Vec<f32> {
-        const CHUNK: usize = 2048;
-        let model = self.model.valid();
-        let mut out = Vec::with_capacity(rows * self.classes);
-        for start in (0..rows).step_by(CHUNK) {
-            let n = CHUNK.min(rows - start);
-            let slice = &features[start * self.inputs..(start + n) * self.inputs];
-            let x = Tensor::<2>::from_data(
-                TensorData::new(slice.to_vec(), [n, self.inputs]),
-                &self.plain,
-            );
-            out.extend(model.forward(x).into_data().iter::<f32>());
+    pub fn logits_of(&self, features: &[f32], rows: usize) -> Result<Vec<f32>, String> {
+        if features.len() != rows * self.inputs {
+            return Err(format!(
+                "{} values for {rows} rows; expected {} features per row",
+                features.len(),
+                self.inputs
+            ));
         }
-        out
+        let out = self.engine.logits(features, rows)?;
+        if out.len() != rows * self.classes {
+            return Err(format!(
+                "the model returned {} logits for {rows} rows of {} classes",
+                out.len(),
+                self.classes
+            ));
+        }
+        Ok(out)
     }
 
     /// Mean loss and accuracy on `data`.
-    pub fn evaluate(&self, data: &Dataset) -> (f64, f64) {
-        loss_and_accuracy(&self.logits(data), &data.labels, self.classes)
+    pub fn evaluate(&self, data: &Dataset) -> Result<(f64, f64), String> {
+        Ok(loss_and_accuracy(
+            &self.logits(data)?,
+            &data.labels,
+            self.classes,
+        ))
     }
 
     /// Trains for `spec.epochs` over `train`, shuffling (and augmenting) with `seed`;
@@ -386,10 +249,7 @@ impl Session {
         mut on_epoch: impl FnMut(usize, f64) -> bool,
     ) -> Result<FitReport, String> {
         spec.validate()?;
-        if spec.weight_decay != self.weight_decay {
-            self.weight_decay = spec.weight_decay;
-            self.optim = optimizer(spec.weight_decay);
-        }
+        self.engine.set_weight_decay(spec.weight_decay)?;
         let side = match spec.augment_shift {
             0 => None,
             _ => Some(image_side(self.inputs).ok_or_else(|| {
@@ -408,7 +268,7 @@ impl Session {
         let mut report = FitReport::default();
         let mut xb = Vec::with_capacity(spec.batch_size * self.inputs);
         let mut yb = Vec::with_capacity(spec.batch_size);
-        let mut best: Option<(f64, Net)> = None;
+        let mut best: Option<(f64, Snapshot)> = None;
         let mut since_best = 0;
         let per_epoch = train.len().div_ceil(spec.batch_size.max(1));
         for epoch in 0..spec.epochs {
@@ -456,12 +316,12 @@ impl Session {
                 .push(right as f64 / train.len().max(1) as f64);
             report.best_epoch = epoch + 1;
             if let Some(v) = valid {
-                let (vl, va) = self.evaluate(v);
+                let (vl, va) = self.evaluate(v)?;
                 report.epoch_valid_loss.push(vl);
                 report.epoch_valid_accuracy.push(va);
                 if spec.early_stopping > 0 {
                     if best.as_ref().is_none_or(|(b, _)| vl < *b) {
-                        best = Some((vl, self.model.clone()));
+                        best = Some((vl, self.engine.snapshot()?));
                         since_best = 0;
                     } else {
                         since_best += 1;
@@ -482,26 +342,50 @@ impl Session {
                 .min_by(|a, b| a.1.total_cmp(b.1))
                 .map_or(report.best_epoch, |(i, _)| i + 1);
             report.best_epoch = best_epoch;
-            self.model = model;
+            self.engine.restore(&model)?;
         }
         Ok(report)
     }
 
     /// Saves the current weights in memory; returns a handle.
-    pub fn checkpoint(&mut self) -> u64 {
-        self.checkpoints.push(self.model.clone());
-        (self.checkpoints.len() - 1) as u64
+    pub fn checkpoint(&mut self) -> Result<u64, String> {
+        self.checkpoints.push(self.engine.snapshot()?);
+        Ok((self.checkpoints.len() - 1) as u64)
     }
 
     /// Restores saved weights and resets the optimiser (its moments belong to other weights).
     pub fn restore(&mut self, handle: u64) -> Result<(), String> {
-        let m = self
+        let s = self
             .checkpoints
             .get(handle as usize)
             .ok_or_else(|| format!("no checkpoint with handle {handle}"))?;
-        self.model = m.clone();
-        self.optim = optimizer(self.weight_decay);
-        Ok(())
+        self.engine.restore(s)
+    }
+
+    /// The weights as bytes (burn's recorder for burn models): what a checkpoint file holds.
+    pub fn save_weights(&self) -> Result<Vec<u8>, String> {
+        self.engine.save()
+    }
+
+    /// Loads weights from [`Session::save_weights`] of the same model; resets the optimiser.
+    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.engine.load(bytes)
+    }
+}
+
+/// Shifts a square image by (dx, dy) pixels, filling with zeros.
+fn shift(img: &[f32], side: usize, dx: isize, dy: isize, out: &mut Vec<f32>) {
+    for y in 0..side as isize {
+        for x in 0..side as isize {
+            let (sx, sy) = (x - dx, y - dy);
+            out.push(
+                if (0..side as isize).contains(&sx) && (0..side as isize).contains(&sy) {
+                    img[(sy as usize) * side + sx as usize]
+                } else {
+                    0.0
+                },
+            );
+        }
     }
 }
 
@@ -522,17 +406,17 @@ mod tests {
         let a = Session::new(&net, 64, 10, 5).unwrap();
         let b = Session::new(&net, 64, 10, 5).unwrap();
         assert!(
-            a.logits(&s.valid) == b.logits(&s.valid),
+            a.logits(&s.valid).unwrap() == b.logits(&s.valid).unwrap(),
             "same seed gave different weights"
         );
         let mut a = a;
-        let (before, _) = a.evaluate(&s.train);
+        let (before, _) = a.evaluate(&s.train).unwrap();
         let spec = TrainSpec {
             epochs: 3,
             ..TrainSpec::default()
         };
         let r = a.fit(&s.train, None, &spec, 5, |_, _| true).unwrap();
-        let (after, acc) = a.evaluate(&s.train);
+        let (after, acc) = a.evaluate(&s.train).unwrap();
         assert!(after < before * 0.9, "{before} -> {after}");
         assert!(acc > 0.4, "{acc}");
         assert_eq!(r.batch_loss.len(), 3 * s.train.len().div_ceil(64));
@@ -543,7 +427,7 @@ mod tests {
         let s = digits();
         let idx: Vec<usize> = (0..16).collect();
         let batch = s.train.subset(&idx);
-        let plain = Session::new(&NetConfig::mlp(vec![16], 0.0), 64, 10, 1).unwrap();
+        let mut plain = Session::new(&NetConfig::mlp(vec![16], 0.0), 64, 10, 1).unwrap();
         let (own, cross) = plain
             .cross_sample_gradients(&batch.features, &batch.labels, &[0, 5])
             .unwrap();
@@ -552,7 +436,7 @@ mod tests {
             batch_norm: true,
             ..NetConfig::mlp(vec![16], 0.0)
         };
-        let mixed = Session::new(&bn, 64, 10, 1).unwrap();
+        let mut mixed = Session::new(&bn, 64, 10, 1).unwrap();
         let (_, cross) = mixed
             .cross_sample_gradients(&batch.features, &batch.labels, &[0, 5])
             .unwrap();
@@ -564,8 +448,8 @@ mod tests {
         let s = digits();
         let mut m = Session::new(&NetConfig::mlp(vec![32], 0.0), 64, 10, 2).unwrap();
         let priors = [0.1f32; 10].map(f32::ln);
-        m.init_well(&priors, 0.0);
-        let (loss, _) = m.evaluate(&s.valid);
+        m.init_well(&priors, 0.0).unwrap();
+        let (loss, _) = m.evaluate(&s.valid).unwrap();
         assert!((loss - 10f64.ln()).abs() < 1e-4, "{loss}");
     }
 
@@ -587,7 +471,7 @@ mod tests {
         };
         m.fit(&s.train, Some(&s.valid), &spec, 3, |_, _| true)
             .unwrap();
-        assert!(m.evaluate(&s.valid).1 > 0.5);
+        assert!(m.evaluate(&s.valid).unwrap().1 > 0.5);
         assert!(Session::new(&cfg, 63, 10, 3).is_err());
     }
 
@@ -617,7 +501,7 @@ mod tests {
             .iter()
             .copied()
             .fold(f64::INFINITY, f64::min);
-        assert!((m.evaluate(&s.valid).0 - best).abs() < 1e-6);
+        assert!((m.evaluate(&s.valid).unwrap().0 - best).abs() < 1e-6);
         assert!(r.epoch_loss.len() < 40, "should have stopped early");
     }
 }

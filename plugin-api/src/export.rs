@@ -7,12 +7,14 @@ use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RBox, RResult, RStr, RString};
+use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec};
 
 use crate::context::{Ctx, StepContextRef};
 use crate::manifest::{ItemInfo, Manifest};
-use crate::pack::{Check, CheckBox, Check_TO, LogSink, Step, StepBox, Step_TO};
-use crate::types::{CheckResult, StepOutcome, StepView};
+use crate::pack::{
+    Check, CheckBox, Check_TO, LogSink, Model, ModelBox, Model_TO, Step, StepBox, Step_TO,
+};
+use crate::types::{Batch, CheckResult, ModelShape, StepOutcome, StepView, TrainStats};
 
 /// The symbol `abi_stable` looks for; `export_pack!` writes it as a literal (a macro cannot
 /// build an attribute from a constant), and a test keeps the two equal.
@@ -28,6 +30,55 @@ pub trait PackStep: Send + 'static {
 pub trait PackCheck: Send + Sync + 'static {
     /// Judges a finished step.
     fn evaluate(&self, view: &StepView) -> CheckResult;
+}
+
+/// A model as a pack author implements it (see [`Model`] for what each call means).
+pub trait PackModel: Send + 'static {
+    /// Fresh weights from `seed`, and a fresh optimiser.
+    fn reset(&mut self, seed: u64) -> Result<(), String>;
+    /// One optimiser step at `lr` (0: loss only); the loss and how many rows were right.
+    fn train_batch(&mut self, batch: &Batch, lr: f64) -> Result<TrainStats, String>;
+    /// Logits in evaluation mode, rows x classes.
+    fn predict(&self, batch: &Batch) -> Result<Vec<f32>, String>;
+    /// The weights as bytes.
+    fn save(&self) -> Result<Vec<u8>, String>;
+    /// Weights from [`PackModel::save`]; resets the optimiser.
+    fn load(&mut self, bytes: &[u8]) -> Result<(), String>;
+    /// Number of trainable parameters.
+    fn num_params(&self) -> u64;
+    /// Optional operations by name (`init_output_bias`, `cross_sample_gradients`,
+    /// `set_weight_decay`); the default supports none.
+    fn call(&mut self, op: &str, args: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let _ = args;
+        Err(format!("this model does not support `{op}`"))
+    }
+}
+
+/// Builds a model from its JSON config for data of `shape`.
+pub type ModelFactory = fn(&serde_json::Value, ModelShape) -> Result<Box<dyn PackModel>, String>;
+
+/// A model a pack offers.
+pub struct ModelDecl {
+    /// Name and summary as shown to users.
+    pub info: ItemInfo,
+    /// Its factory.
+    pub factory: ModelFactory,
+}
+
+impl ModelDecl {
+    /// A model declaration; `schema` is the JSON Schema of its config.
+    pub fn new(
+        name: &str,
+        summary: &str,
+        revision: u32,
+        schema: serde_json::Value,
+        factory: ModelFactory,
+    ) -> Self {
+        Self {
+            info: item(name, summary, revision, schema),
+            factory,
+        }
+    }
 }
 
 /// Builds a step from its JSON config, or says what is wrong with the config.
@@ -100,6 +151,7 @@ pub struct PackDef {
     manifest_c: CString,
     steps: Vec<StepDecl>,
     checks: Vec<CheckDecl>,
+    models: Vec<ModelDecl>,
 }
 
 impl PackDef {
@@ -120,16 +172,29 @@ impl PackDef {
             api_version: crate::API_VERSION.to_owned(),
             steps: steps.iter().map(|s| s.info.clone()).collect(),
             checks: checks.iter().map(|c| c.info.clone()).collect(),
+            models: Vec::new(),
         };
-        let json = serde_json::to_string(&manifest).unwrap_or_default();
-        let manifest_c = CString::new(json).unwrap_or_default();
+        let manifest_c = manifest_c(&manifest);
         Self {
             manifest,
             manifest_c,
             steps,
             checks,
+            models: Vec::new(),
         }
     }
+
+    /// Adds the models the pack offers (since 1.2.0).
+    pub fn with_models(mut self, models: Vec<ModelDecl>) -> Self {
+        self.manifest.models = models.iter().map(|m| m.info.clone()).collect();
+        self.manifest_c = manifest_c(&self.manifest);
+        self.models = models;
+        self
+    }
+}
+
+fn manifest_c(manifest: &Manifest) -> CString {
+    CString::new(serde_json::to_string(manifest).unwrap_or_default()).unwrap_or_default()
 }
 
 /// Turns a panic payload into the message the user sees.
@@ -174,6 +239,40 @@ impl Check for GuardedCheck {
                 panic_message(payload.as_ref())
             )),
         }
+    }
+}
+
+struct GuardedModel(Box<dyn PackModel>);
+
+impl Model for GuardedModel {
+    fn reset(&mut self, seed: u64) -> RResult<(), RString> {
+        let m = &mut self.0;
+        guarded("model reset", move || m.reset(seed))
+    }
+    fn train_batch(&mut self, batch: &Batch, lr: f64) -> RResult<TrainStats, RString> {
+        let m = &mut self.0;
+        guarded("model train_batch", move || m.train_batch(batch, lr))
+    }
+    fn predict(&self, batch: &Batch) -> RResult<RVec<f32>, RString> {
+        guarded("model predict", || self.0.predict(batch).map(RVec::from))
+    }
+    fn save(&self) -> RResult<RVec<u8>, RString> {
+        guarded("model save", || self.0.save().map(RVec::from))
+    }
+    fn load(&mut self, bytes: RSlice<'_, u8>) -> RResult<(), RString> {
+        let m = &mut self.0;
+        guarded("model load", move || m.load(bytes.as_slice()))
+    }
+    fn num_params(&self) -> u64 {
+        catch_unwind(AssertUnwindSafe(|| self.0.num_params())).unwrap_or(0)
+    }
+    fn call(&mut self, op: RStr<'_>, args_json: RStr<'_>) -> RResult<RString, RString> {
+        let m = &mut self.0;
+        guarded("model call", move || {
+            let args = parse_config(args_json)?;
+            m.call(op.as_str(), &args)
+                .map(|v| RString::from(v.to_string()))
+        })
     }
 }
 
@@ -224,6 +323,28 @@ pub fn check_new(
     })
 }
 
+/// Entry point behind `PackMod::new_model`.
+pub fn model_new(
+    def: fn() -> &'static PackDef,
+    name: RStr<'_>,
+    config_json: RStr<'_>,
+    shape: ModelShape,
+) -> RResult<ModelBox, RString> {
+    guarded("model factory", || {
+        let def = def();
+        let decl = def
+            .models
+            .iter()
+            .find(|m| m.info.name == name.as_str())
+            .ok_or_else(|| format!("pack `{}` has no model `{name}`", def.manifest.name))?;
+        let model = (decl.factory)(&parse_config(config_json)?, shape)?;
+        Ok(Model_TO::from_ptr(
+            RBox::new(GuardedModel(model)),
+            TD_Opaque,
+        ))
+    })
+}
+
 /// Entry point behind `PackMod::manifest`.
 pub fn manifest_rstring(def: fn() -> &'static PackDef) -> RString {
     catch_unwind(|| RString::from(def().manifest_c.to_string_lossy().into_owned()))
@@ -249,6 +370,8 @@ pub fn install_log_sink(sink: LogSink) {
 ///     authors: ["Me"],
 ///     steps: [StepDecl::new("my-step", "One line", 1, serde_json::Value::Null, make_step)],
 ///     checks: [],
+///     // optional, since 1.2.0:
+///     models: [ModelDecl::new("my-net", "One line", 1, serde_json::Value::Null, make_model)],
 /// }
 /// ```
 /// The pack's version is its crate version.
@@ -259,7 +382,8 @@ macro_rules! export_pack {
         description: $description:expr,
         authors: [$($author:expr),* $(,)?],
         steps: [$($step:expr),* $(,)?],
-        checks: [$($check:expr),* $(,)?] $(,)?
+        checks: [$($check:expr),* $(,)?]
+        $(, models: [$($model:expr),* $(,)?])? $(,)?
     ) => {
         fn __art_pack_def() -> &'static $crate::PackDef {
             static DEF: $crate::__private::OnceLock<$crate::PackDef> =
@@ -273,6 +397,7 @@ macro_rules! export_pack {
                     vec![$($step),*],
                     vec![$($check),*],
                 )
+                .with_models(vec![$($($model),*)?])
             })
         }
 
@@ -299,6 +424,29 @@ macro_rules! export_pack {
             config: $crate::__private::RStr<'_>,
         ) -> $crate::__private::RResult<$crate::CheckBox, $crate::__private::RString> {
             $crate::__private::check_new(__art_pack_def, name, config)
+        }
+
+        extern "C" fn __art_new_model(
+            name: $crate::__private::RStr<'_>,
+            config: $crate::__private::RStr<'_>,
+            shape: $crate::__private::ModelShape,
+        ) -> $crate::__private::RResult<$crate::ModelBox, $crate::__private::RString> {
+            $crate::__private::model_new(__art_pack_def, name, config, shape)
+        }
+
+        /// The pack's model entry points (see `art_plugin_api::pack::MODELS_SYMBOL`).
+        #[no_mangle]
+        pub extern "C" fn art_pack_models_v1() -> $crate::pack::ModelsEntry {
+            $crate::pack::ModelsEntry {
+                new_model: __art_new_model,
+            }
+        }
+
+        /// The layout of `ModelsEntry` as this pack compiled it.
+        #[no_mangle]
+        pub extern "C" fn art_pack_models_v1_layout(
+        ) -> &'static $crate::__private::TypeLayout {
+            <$crate::pack::ModelsEntry as $crate::__private::StableAbi>::LAYOUT
         }
 
         fn __art_root_module() -> $crate::PackModRef {

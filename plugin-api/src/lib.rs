@@ -24,11 +24,15 @@ pub mod pack;
 pub mod types;
 
 pub use context::{Ctx, StepContext, StepContextRef, StepContext_TO};
-pub use export::{CheckDecl, PackCheck, PackDef, PackStep, StepDecl};
+pub use export::{CheckDecl, ModelDecl, PackCheck, PackDef, PackModel, PackStep, StepDecl};
 pub use manifest::{ItemInfo, Manifest, MANIFEST_SYMBOL};
-pub use pack::{Check, CheckBox, Check_TO, LogSink, PackMod, PackModRef, Step, StepBox, Step_TO};
+pub use pack::{
+    Check, CheckBox, Check_TO, LogSink, Model, ModelBox, Model_TO, PackMod, PackModRef, Step,
+    StepBox, Step_TO,
+};
 pub use types::{
-    Batch, CheckResult, DatasetInfo, LogLevel, Metric, Series, Split, StepOutcome, StepView,
+    Batch, CheckResult, DatasetInfo, LogLevel, Metric, ModelShape, Series, Split, StepOutcome,
+    StepView, TrainStats,
 };
 
 /// Re-exports for packs that want to name `abi_stable` or `serde_json` types without adding
@@ -53,13 +57,16 @@ pub fn api_compatible(host: &semver::Version, pack: &semver::Version) -> bool {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::export::{
-        check_new, install_log_sink, manifest_c_str, manifest_rstring, step_new,
+        check_new, install_log_sink, manifest_c_str, manifest_rstring, model_new, step_new,
     };
+    pub use crate::types::ModelShape;
     pub use abi_stable::library::{
         __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
     };
     pub use abi_stable::prefix_type::PrefixTypeTrait;
     pub use abi_stable::std_types::{RResult, RStr, RString};
+    pub use abi_stable::type_layout::TypeLayout;
+    pub use abi_stable::StableAbi;
     pub use std::sync::OnceLock;
 }
 

@@ -28,9 +28,12 @@ pub struct Manifest {
     /// The checks it offers.
     #[serde(default)]
     pub checks: Vec<ItemInfo>,
+    /// The models it offers (`kind = "pack::model"`), since 1.2.0.
+    #[serde(default)]
+    pub models: Vec<ItemInfo>,
 }
 
-/// One step or check a pack offers.
+/// One step, check or model a pack offers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemInfo {
     /// Name inside the pack (without the `pack::` prefix).

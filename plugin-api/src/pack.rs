@@ -2,11 +2,11 @@
 
 use abi_stable::library::RootModule;
 use abi_stable::sabi_types::VersionStrings;
-use abi_stable::std_types::{RBox, RResult, RStr, RString};
+use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec};
 use abi_stable::{declare_root_module_statics, package_version_strings, sabi_trait, StableAbi};
 
 use crate::context::StepContextRef;
-use crate::types::{CheckResult, LogLevel, StepOutcome, StepView};
+use crate::types::{Batch, CheckResult, LogLevel, ModelShape, StepOutcome, StepView, TrainStats};
 
 /// A step built by a pack for one project step. Called only through [`Step_TO`].
 #[sabi_trait]
@@ -23,6 +23,32 @@ pub trait Check: Send + Sync {
     #[sabi(last_prefix_field)]
     fn evaluate(&self, view: &StepView) -> CheckResult;
 }
+
+/// A model a pack brings (burn linked inside the pack); every recipe step can train it.
+/// Since 1.2.0. Optional abilities (init-well, input gradients, weight decay) go through
+/// [`Model::call`] with JSON, so new ones add operation names, not vtable slots.
+#[sabi_trait]
+pub trait Model: Send {
+    /// Fresh weights from `seed`, and a fresh optimiser.
+    fn reset(&mut self, seed: u64) -> RResult<(), RString>;
+    /// One optimiser step at learning rate `lr` (0: compute the loss, change nothing).
+    fn train_batch(&mut self, batch: &Batch, lr: f64) -> RResult<TrainStats, RString>;
+    /// Logits (rows x classes, row-major) in evaluation mode.
+    fn predict(&self, batch: &Batch) -> RResult<RVec<f32>, RString>;
+    /// The weights as bytes (the pack chooses the format; burn's recorder in ours).
+    fn save(&self) -> RResult<RVec<u8>, RString>;
+    /// Weights from [`Model::save`]; resets the optimiser.
+    fn load(&mut self, bytes: RSlice<'_, u8>) -> RResult<(), RString>;
+    /// Number of trainable parameters.
+    fn num_params(&self) -> u64;
+    /// An optional operation by name with JSON arguments; unknown names return an error.
+    /// The host uses `init_output_bias`, `cross_sample_gradients` and `set_weight_decay`.
+    #[sabi(last_prefix_field)]
+    fn call(&mut self, op: RStr<'_>, args_json: RStr<'_>) -> RResult<RString, RString>;
+}
+
+/// An owned model object as it crosses the boundary.
+pub type ModelBox = Model_TO<'static, RBox<()>>;
 
 /// An owned step object as it crosses the boundary.
 pub type StepBox = Step_TO<'static, RBox<()>>;
@@ -55,6 +81,29 @@ pub struct PackMod {
     #[sabi(last_prefix_field)]
     pub new_check:
         extern "C" fn(name: RStr<'_>, config_json: RStr<'_>) -> RResult<CheckBox, RString>,
+}
+
+/// Name of the `extern "C" fn() -> ModelsEntry` a pack with models exports (since 1.2.0).
+///
+/// Models do not live in [`PackMod`]: measured with abi_stable 0.11.3, a root-module field
+/// added in a minor version makes a newer host refuse every older pack ("too many fields:
+/// expected 5, found 4"). A separate optional symbol keeps older packs loading: a pack without
+/// it simply has no models. Its layout is checked on its own ([`MODELS_LAYOUT_SYMBOL`]).
+pub const MODELS_SYMBOL: &str = "art_pack_models_v1";
+/// Name of the `extern "C" fn() -> &'static TypeLayout` giving [`ModelsEntry`]'s layout as
+/// the pack compiled it; the host checks it against its own before calling [`MODELS_SYMBOL`].
+pub const MODELS_LAYOUT_SYMBOL: &str = "art_pack_models_v1_layout";
+
+/// The model entry points of a pack. A later change is a new symbol (`_v2`), never an edit.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct ModelsEntry {
+    /// Builds model `name` from its config (JSON object text) for data of `shape`.
+    pub new_model: extern "C" fn(
+        name: RStr<'_>,
+        config_json: RStr<'_>,
+        shape: ModelShape,
+    ) -> RResult<ModelBox, RString>,
 }
 
 impl RootModule for PackModRef {

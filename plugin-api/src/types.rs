@@ -175,3 +175,25 @@ impl CheckResult {
         }
     }
 }
+
+/// What one training step of a pack model measured.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Default)]
+pub struct TrainStats {
+    /// Mean loss of the batch before the update.
+    pub loss: f64,
+    /// Rows of the batch the model classified right before the update.
+    pub correct: u64,
+}
+
+/// The data a pack model is built for.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelShape {
+    /// Features per row (row-major `f32`).
+    pub inputs: u64,
+    /// Number of classes (logits per row).
+    pub classes: u32,
+    /// Seed for the initial weights.
+    pub seed: u64,
+}

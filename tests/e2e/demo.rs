@@ -57,7 +57,7 @@ fn the_demo_runs_every_step_and_reaches_the_accuracy_bar() {
         assert!(
             list.stdout
                 .lines()
-                .any(|l| l.starts_with(pack) && l.contains(step) && l.contains("api 1.1.0")),
+                .any(|l| l.starts_with(pack) && l.contains(step) && l.contains("api 1.2.0")),
             "{pack}: {}",
             list.stdout
         );

@@ -88,7 +88,7 @@ use = "future::warp"
     assert!(line.contains("libart_fixture_future"), "{line}");
     assert!(line.starts_with("REFUSED (incompatible)"), "{line}");
     assert!(
-        line.contains("art-plugin-api 2.0.0") && line.contains("speaks 1.1.0"),
+        line.contains("art-plugin-api 2.0.0") && line.contains("speaks 1.2.0"),
         "{line}"
     );
     assert!(
@@ -103,7 +103,7 @@ use = "future::warp"
     let warp = run.step("warp");
     assert_eq!(warp["status"], "error");
     let err = warp["error"].as_str().unwrap();
-    assert!(err.contains("2.0.0") && err.contains("1.1.0"), "{err}");
+    assert!(err.contains("2.0.0") && err.contains("1.2.0"), "{err}");
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn a_library_with_a_compatible_manifest_but_another_layout_fails_the_second_gate
         "{line}"
     );
     assert!(
-        line.contains("rebuild it against art-plugin-api 1.1.0"),
+        line.contains("rebuild it against art-plugin-api 1.2.0"),
         "{line}"
     );
     assert!(line.contains("expected PackMod, found SkewedMod"), "{line}");
@@ -224,7 +224,7 @@ checks = ["old.last_loss < old.first_loss"]
     assert!(
         newer.contains("(incompatible)")
             && newer.contains("1.9.0")
-            && newer.contains("speaks 1.1.0"),
+            && newer.contains("speaks 1.2.0"),
         "{newer}"
     );
     assert!(newer.contains("upgrade art-host to 1.9"), "{newer}");
@@ -234,7 +234,7 @@ checks = ["old.last_loss < old.first_loss"]
         .find(|l| l.contains("future"))
         .expect(&list.stdout);
     assert!(
-        future.contains("2.0.0") && future.contains("1.1.0"),
+        future.contains("2.0.0") && future.contains("1.2.0"),
         "{future}"
     );
 
@@ -246,7 +246,7 @@ checks = ["old.last_loss < old.first_loss"]
         step["summary"]
             .as_str()
             .unwrap()
-            .contains("built against 1.0.0, running in a host speaking 1.1.0"),
+            .contains("built against 1.0.0, running in a host speaking 1.2.0"),
         "{step}"
     );
 }

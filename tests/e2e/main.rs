@@ -6,6 +6,7 @@ mod crash;
 mod data;
 mod demo;
 mod loading;
+mod models;
 mod recipe;
 mod running;
 mod scaffold;

@@ -12,8 +12,9 @@ pub struct Built {
 }
 
 /// Packages the tests load, built as real cdylibs.
-const PACKAGES: [&str; 9] = [
+const PACKAGES: [&str; 10] = [
     "art-host",
+    "art-pack-bn-cnn",
     "art-pack-lr-tools",
     "art-pack-grad-health",
     "art-pack-data-audit",

@@ -1,17 +1,76 @@
 //! Model architectures: burn networks (`mlp`, `linear`) and the dumb baselines every real
 //! model must beat (`majority`, `prototype`).
 
+pub mod art_model;
 pub mod baselines;
 pub mod net;
+pub mod trainable;
+
+pub use art_model::{register, ArtModel};
+pub use trainable::Shape;
 
 use serde::{Deserialize, Serialize};
 
 use net::{Arch, NetConfig};
 
-/// A `[models.NAME]` table of `art.toml`.
+/// A `[models.NAME]` table of `art.toml`: a built-in kind, or one registered by a library
+/// user (`kind = "resmlp"`) or exported by a pack (`kind = "pack::model"`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelSpec {
+    /// mlp, cnn, linear, majority, prototype.
+    Builtin(BuiltinSpec),
+    /// Any other kind; `config` is the rest of the table, handed to the model's factory.
+    Custom {
+        /// The registered kind.
+        kind: String,
+        /// The table without `kind`.
+        config: serde_json::Value,
+    },
+}
+
+/// The kinds `art-host` builds itself.
+pub const BUILTIN_KINDS: [&str; 5] = ["mlp", "cnn", "linear", "majority", "prototype"];
+
+impl Serialize for ModelSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ModelSpec::Builtin(b) => b.serialize(s),
+            ModelSpec::Custom { kind, config } => {
+                let mut m = config.as_object().cloned().unwrap_or_default();
+                m.insert("kind".into(), serde_json::Value::String(kind.clone()));
+                m.serialize(s)
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = serde_json::Value::deserialize(d)?;
+        let kind = v
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .ok_or_else(|| D::Error::custom("missing `kind` (mlp, cnn, linear, majority, prototype, a registered kind, or pack::model)"))?
+            .to_owned();
+        if BUILTIN_KINDS.contains(&kind.as_str()) {
+            return BuiltinSpec::deserialize(v)
+                .map(ModelSpec::Builtin)
+                .map_err(D::Error::custom);
+        }
+        let mut config = v.as_object().cloned().unwrap_or_default();
+        config.remove("kind");
+        Ok(ModelSpec::Custom {
+            kind,
+            config: serde_json::Value::Object(config),
+        })
+    }
+}
+
+/// A built-in model kind and its hyperparameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum ModelSpec {
+pub enum BuiltinSpec {
     /// A multi-layer perceptron with ReLU (and optional batch norm, dropout) between layers.
     Mlp {
         /// Widths of the hidden layers.
@@ -69,20 +128,57 @@ fn one() -> f64 {
 
 impl ModelSpec {
     /// The kind, as written in `art.toml`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &str {
         match self {
-            ModelSpec::Mlp { .. } => "mlp",
-            ModelSpec::Cnn { .. } => "cnn",
-            ModelSpec::Linear { .. } => "linear",
-            ModelSpec::Majority {} => "majority",
-            ModelSpec::Prototype {} => "prototype",
+            ModelSpec::Builtin(b) => b.kind(),
+            ModelSpec::Custom { kind, .. } => kind,
         }
     }
 
     /// The network for trainable kinds; `None` for baselines, which do not train.
     pub fn net(&self) -> Option<NetConfig> {
         match self {
-            ModelSpec::Mlp {
+            ModelSpec::Builtin(b) => b.net(),
+            ModelSpec::Custom { kind, config } => Some(NetConfig {
+                arch: Arch::Custom {
+                    kind: kind.clone(),
+                    config: config.clone(),
+                },
+                dropout: config
+                    .get("dropout")
+                    .and_then(|d| d.as_f64())
+                    .unwrap_or(0.0),
+                batch_norm: false,
+                init_scale: 1.0,
+            }),
+        }
+    }
+
+    /// Checks values that serde cannot (a custom kind's config is its factory's to judge).
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            ModelSpec::Builtin(b) => b.validate(),
+            ModelSpec::Custom { .. } => Ok(()),
+        }
+    }
+}
+
+impl BuiltinSpec {
+    /// The kind, as written in `art.toml`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BuiltinSpec::Mlp { .. } => "mlp",
+            BuiltinSpec::Cnn { .. } => "cnn",
+            BuiltinSpec::Linear { .. } => "linear",
+            BuiltinSpec::Majority {} => "majority",
+            BuiltinSpec::Prototype {} => "prototype",
+        }
+    }
+
+    /// The network for trainable kinds; `None` for baselines, which do not train.
+    pub fn net(&self) -> Option<NetConfig> {
+        match self {
+            BuiltinSpec::Mlp {
                 hidden,
                 dropout,
                 batch_norm,
@@ -95,7 +191,7 @@ impl ModelSpec {
                 batch_norm: *batch_norm,
                 init_scale: *init_scale,
             }),
-            ModelSpec::Cnn {
+            BuiltinSpec::Cnn {
                 channels,
                 hidden,
                 dropout,
@@ -109,26 +205,26 @@ impl ModelSpec {
                 batch_norm: false,
                 init_scale: *init_scale,
             }),
-            ModelSpec::Linear { init_scale } => Some(NetConfig {
+            BuiltinSpec::Linear { init_scale } => Some(NetConfig {
                 arch: Arch::Mlp { hidden: vec![] },
                 dropout: 0.0,
                 batch_norm: false,
                 init_scale: *init_scale,
             }),
-            ModelSpec::Majority {} | ModelSpec::Prototype {} => None,
+            BuiltinSpec::Majority {} | BuiltinSpec::Prototype {} => None,
         }
     }
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<(), String> {
         let (widths, dropout, scale): (Vec<usize>, f64, f64) = match self {
-            ModelSpec::Mlp {
+            BuiltinSpec::Mlp {
                 hidden,
                 dropout,
                 init_scale,
                 ..
             } => (hidden.clone(), *dropout, *init_scale),
-            ModelSpec::Cnn {
+            BuiltinSpec::Cnn {
                 channels,
                 hidden,
                 dropout,
@@ -141,8 +237,8 @@ impl ModelSpec {
                 w.push(*hidden);
                 (w, *dropout, *init_scale)
             }
-            ModelSpec::Linear { init_scale } => (vec![], 0.0, *init_scale),
-            ModelSpec::Majority {} | ModelSpec::Prototype {} => return Ok(()),
+            BuiltinSpec::Linear { init_scale } => (vec![], 0.0, *init_scale),
+            BuiltinSpec::Majority {} | BuiltinSpec::Prototype {} => return Ok(()),
         };
         if widths.contains(&0) {
             return Err("layer widths and channel counts must be >= 1".into());

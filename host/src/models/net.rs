@@ -27,6 +27,14 @@ pub enum Arch {
         /// Width of the dense layer after the convolutions.
         hidden: usize,
     },
+    /// A model not built in: a kind a burn user registered, or `pack::model` from a pack.
+    /// `config` is the rest of its `[models.NAME]` table.
+    Custom {
+        /// Registered kind.
+        kind: String,
+        /// Its hyperparameters.
+        config: serde_json::Value,
+    },
 }
 
 /// Shape and initialisation of a network.
@@ -222,6 +230,9 @@ impl Net {
                     side,
                 }))
             }
+            Arch::Custom { kind, .. } => Err(format!(
+                "`{kind}` is not a built-in network; it is built through the model registry"
+            )),
         }
     }
 
@@ -308,5 +319,43 @@ impl Net {
                 ..c
             }),
         }
+    }
+}
+
+impl crate::models::art_model::ArtModel for Net {
+    type Config = NetConfig;
+
+    fn init(
+        config: &NetConfig,
+        shape: crate::models::Shape,
+        device: &Device,
+    ) -> Result<Self, String> {
+        Net::new(config, shape.inputs, shape.classes, device)
+    }
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        Net::forward(self, x)
+    }
+
+    fn forward_train(&self, x: Tensor<2>, masks: &mut SmallRng) -> Tensor<2> {
+        Net::forward_train(self, x, masks)
+    }
+
+    fn with_output_bias(
+        self,
+        log_priors: &[f32],
+        weight_scale: f32,
+        device: &Device,
+    ) -> Option<Self> {
+        Some(Net::with_output_bias(
+            self,
+            log_priors,
+            weight_scale,
+            device,
+        ))
+    }
+
+    fn dense_probe(&self, x: Tensor<2>) -> Option<DenseProbe> {
+        Some(Net::dense_probe(self, x))
     }
 }

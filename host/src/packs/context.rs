@@ -154,7 +154,7 @@ impl StepContext for HostCtx<'_, '_> {
                 Split::Train => &splits.train,
                 Split::Valid => &splits.valid,
             };
-            let (loss, acc) = self.cx.session()?.evaluate(d);
+            let (loss, acc) = self.cx.session()?.evaluate(d)?;
             let p = split.as_str();
             Ok(metrics(&[
                 (&format!("{p}.loss"), loss),
@@ -166,12 +166,12 @@ impl StepContext for HostCtx<'_, '_> {
     fn predict(&mut self, batch: &Batch) -> RResult<RVec<f32>, RString> {
         guard(|| {
             let rows = self.check_batch(batch)?;
-            Ok(self.cx.session()?.logits_of(&batch.features, rows).into())
+            Ok(self.cx.session()?.logits_of(&batch.features, rows)?.into())
         })
     }
 
     fn checkpoint(&mut self) -> RResult<u64, RString> {
-        guard(|| Ok(self.cx.session()?.checkpoint()))
+        guard(|| self.cx.session()?.checkpoint())
     }
 
     fn restore(&mut self, handle: u64) -> RResult<(), RString> {

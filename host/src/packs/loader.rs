@@ -102,6 +102,8 @@ pub struct LoadedPack {
     pub sha256: String,
     /// The root module.
     pub module: PackModRef,
+    /// Its model entry points, when it exports models (API 1.2+) and their layout matches.
+    pub models: Option<art_plugin_api::pack::ModelsEntry>,
     // Keeps the probe handle open: libraries are never unloaded.
     _probe: libloading::Library,
 }
@@ -311,13 +313,62 @@ pub fn load(path: &Path) -> Result<LoadedPack, (Option<String>, LoadError)> {
         .and_then(|h| h.init_root_module::<PackModRef>())
         .map_err(layout_err)?;
     (module.install_log_sink())(host_log_sink());
+    let models = if manifest.models.is_empty() {
+        None
+    } else {
+        Some(models_entry(&probe_lib, &name).map_err(|e| (Some(name.clone()), e))?)
+    };
     Ok(LoadedPack {
         manifest,
         path: path.to_owned(),
         sha256,
         module,
+        models,
         _probe: probe_lib,
     })
+}
+
+/// The model entry points of a pack whose manifest lists models: both symbols must be there
+/// and the entry's layout must match the host's (abi_stable's check, on this type alone).
+fn models_entry(
+    lib: &libloading::Library,
+    name: &str,
+) -> Result<art_plugin_api::pack::ModelsEntry, LoadError> {
+    use abi_stable::type_layout::TypeLayout;
+    use abi_stable::StableAbi;
+    use art_plugin_api::pack::{ModelsEntry, MODELS_LAYOUT_SYMBOL, MODELS_SYMBOL};
+    let missing = |sym: &str, e: libloading::Error| {
+        LoadError::Layout {
+        name: name.to_owned(),
+        summary: format!("its manifest lists models but it exports no `{sym}` ({e}); rebuild it with art-plugin-api's export_pack!"),
+        full: String::new(),
+    }
+    };
+    // SAFETY: the symbols are the `extern "C"` functions export_pack! writes, with these
+    // signatures; a pack that lies about them is refused by the layout check below.
+    unsafe {
+        let layout: libloading::Symbol<'_, extern "C" fn() -> &'static TypeLayout> = lib
+            .get(MODELS_LAYOUT_SYMBOL.as_bytes())
+            .map_err(|e| missing(MODELS_LAYOUT_SYMBOL, e))?;
+        if let Err(e) = abi_stable::abi_stability::abi_checking::check_layout_compatibility(
+            <ModelsEntry as StableAbi>::LAYOUT,
+            layout(),
+        ) {
+            let full = e.to_string();
+            return Err(LoadError::Layout {
+                name: name.to_owned(),
+                summary: format!(
+                    "its model interface does not match this host's: {}",
+                    summarize_layout_report(&full)
+                ),
+                full,
+            });
+        }
+        let entry: libloading::Symbol<'_, extern "C" fn() -> ModelsEntry> = lib
+            .get(MODELS_SYMBOL.as_bytes())
+            .map_err(|e| missing(MODELS_SYMBOL, e))?;
+        Ok(entry())
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod context;
 pub mod http;
 pub mod loader;
+pub mod model;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
@@ -101,6 +102,7 @@ impl PackSet {
                     path.display(),
                     started.elapsed().as_secs_f64() * 1e3
                 );
+                model::register_models(&pack);
                 self.loaded.push(pack);
             }
             Err((name, error)) => {

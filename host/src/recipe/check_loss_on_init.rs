@@ -31,7 +31,7 @@ impl RecipeStep for LossOnInit {
     fn run(&mut self, cx: &mut StepCx<'_>) -> Result<String, String> {
         let train = &cx.splits.train;
         let session = cx.session()?;
-        let (loss, acc) = session.evaluate(train);
+        let (loss, acc) = session.evaluate(train)?;
         let params = session.num_params();
         let expected = (train.num_classes as f64).ln();
         cx.metric("init.loss", loss);

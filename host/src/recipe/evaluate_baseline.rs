@@ -85,7 +85,7 @@ impl RecipeStep for Config {
                         ..TrainSpec::default()
                     };
                     s.fit(train, None, &spec, cx.seed, |_, _| true)?;
-                    (s.logits(train), s.logits(valid))
+                    (s.logits(train)?, s.logits(valid)?)
                 }
             };
             let (_, train_acc) = loss_and_accuracy(&train_logits, &train.labels, classes);

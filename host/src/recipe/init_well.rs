@@ -49,9 +49,9 @@ impl RecipeStep for Config {
         let entropy: f64 = -priors.iter().map(|p| p * p.ln()).sum::<f64>();
         let log_priors: Vec<f32> = priors.iter().map(|p| p.ln() as f32).collect();
         let session = cx.session()?;
-        let (before, _) = session.evaluate(train);
-        session.init_well(&log_priors, self.weight_scale as f32);
-        let (after, _) = session.evaluate(train);
+        let (before, _) = session.evaluate(train)?;
+        session.init_well(&log_priors, self.weight_scale as f32)?;
+        let (after, _) = session.evaluate(train)?;
         cx.metric("init.loss_default", before);
         cx.metric("init.loss", after);
         cx.metric("init.prior_entropy", entropy);

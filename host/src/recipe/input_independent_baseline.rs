@@ -56,11 +56,11 @@ impl RecipeStep for Config {
         let (train, valid) = (&cx.splits.train, &cx.splits.valid);
         let mut real = cx.new_session(&net, cx.seed)?;
         real.fit(train, None, &spec, cx.seed, |_, _| true)?;
-        let (_, real_acc) = real.evaluate(valid);
+        let (_, real_acc) = real.evaluate(valid)?;
         let (ztrain, zvalid) = (zeroed(train), zeroed(valid));
         let mut zero = cx.new_session(&net, cx.seed)?;
         zero.fit(&ztrain, None, &spec, cx.seed, |_, _| true)?;
-        let (_, zero_acc) = zero.evaluate(&zvalid);
+        let (_, zero_acc) = zero.evaluate(&zvalid)?;
         cx.metric("real.valid.accuracy", real_acc);
         cx.metric("zeroed.valid.accuracy", zero_acc);
         cx.metric("input.gain", real_acc - zero_acc);

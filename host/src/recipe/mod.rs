@@ -91,6 +91,8 @@ pub struct StepCx<'a> {
     pub trial_dir: PathBuf,
     /// How many trials may train at once.
     pub threads: usize,
+    /// Weights to start the step's model from (`init_from`), and where they came from.
+    pub init_weights: Option<(Vec<u8>, String)>,
     session: Option<Session>,
 }
 
@@ -127,8 +129,14 @@ impl<'a> StepCx<'a> {
             dataset_digest: String::new(),
             trial_dir: PathBuf::new(),
             threads: 1,
+            init_weights: None,
             session: None,
         }
+    }
+
+    /// The step's model, if the step created one (what its checkpoint saves).
+    pub fn trained_session(&self) -> Option<&Session> {
+        self.session.as_ref()
     }
 
     /// Records a metric (the last value of a name wins).
@@ -150,7 +158,14 @@ impl<'a> StepCx<'a> {
     pub fn session(&mut self) -> Result<&mut Session, String> {
         if self.session.is_none() {
             let net = self.net_config()?;
-            self.session = Some(self.new_session(&net, self.seed)?);
+            let mut session = self.new_session(&net, self.seed)?;
+            if let Some((bytes, from)) = &self.init_weights {
+                session
+                    .load_weights(bytes)
+                    .map_err(|e| format!("init_from {from}: {e}"))?;
+                tracing::debug!("step {} starts from the weights of {from}", self.step_id);
+            }
+            self.session = Some(session);
         }
         Ok(self.session.as_mut().expect("created above"))
     }
@@ -192,8 +207,8 @@ impl<'a> StepCx<'a> {
     pub fn record_eval(&mut self) -> Result<(), String> {
         let splits = self.splits;
         let session = self.session()?;
-        let (tl, ta) = session.evaluate(&splits.train);
-        let (vl, va) = session.evaluate(&splits.valid);
+        let (tl, ta) = session.evaluate(&splits.train)?;
+        let (vl, va) = session.evaluate(&splits.valid)?;
         self.metric("train.loss", tl);
         self.metric("train.accuracy", ta);
         if !splits.valid.is_empty() {

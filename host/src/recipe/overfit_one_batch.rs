@@ -75,7 +75,7 @@ impl RecipeStep for Config {
                 break;
             }
         }
-        let (loss, acc) = loss_and_accuracy(&session.logits(&batch), &batch.labels, classes);
+        let (loss, acc) = loss_and_accuracy(&session.logits(&batch)?, &batch.labels, classes);
         let used = xs.len();
         cx.metric("train.loss", loss);
         cx.metric("train.accuracy", acc);

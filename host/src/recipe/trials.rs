@@ -73,6 +73,9 @@ impl Overrides {
                 return Err(format!("dropout must be in [0, 1), got {d}"));
             }
             net.dropout = d;
+            if let Arch::Custom { config, .. } = &mut net.arch {
+                set_key(config, "dropout", serde_json::json!(d));
+            }
         }
         if let Some(h) = &self.hidden {
             if h.contains(&0) {
@@ -83,6 +86,9 @@ impl Overrides {
                 Arch::Cnn { hidden, .. } => {
                     *hidden = *h.first().ok_or("hidden must not be empty for a cnn")?
                 }
+                // A registered model reads its own `hidden` key (its config type decides
+                // whether it has one: an unknown key fails the trial with serde's message).
+                Arch::Custom { config, .. } => set_key(config, "hidden", serde_json::json!(h)),
             }
         }
         let spec = TrainSpec {
@@ -100,6 +106,15 @@ impl Overrides {
     /// Canonical text, for deduplication and messages.
     pub fn canonical(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+fn set_key(config: &mut serde_json::Value, key: &str, value: serde_json::Value) {
+    if !config.is_object() {
+        *config = serde_json::Value::Object(Default::default());
+    }
+    if let Some(m) = config.as_object_mut() {
+        m.insert(key.to_owned(), value);
     }
 }
 
@@ -195,8 +210,8 @@ fn run_one(
         job.seed,
         |_, _| true,
     )?;
-    let (tl, ta) = s.evaluate(&splits.train);
-    let logits = s.logits(&splits.valid);
+    let (tl, ta) = s.evaluate(&splits.train)?;
+    let logits = s.logits(&splits.valid)?;
     let (vl, va) =
         crate::models::loss_and_accuracy(&logits, &splits.valid.labels, splits.valid.num_classes);
     let metrics: BTreeMap<String, f64> = [

@@ -191,6 +191,12 @@ pub fn write_report(dir: &Path, out: &Path) -> Result<usize, ReportError> {
                 .unwrap_or(Path::new(".")),
         )?;
         std::io::Write::write_all(&mut tmp, page.as_bytes())?;
+        // A temp file is private (0600); a report is meant to be opened and shared.
+        #[cfg(unix)]
+        std::fs::set_permissions(
+            tmp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )?;
         tmp.persist(p).map_err(|e| e.error)?;
         Ok(())
     };
