@@ -98,8 +98,21 @@ impl Dataset {
             path: path.to_owned(),
             source,
         })?;
-        let origin = path.display().to_string();
-        let text = if path.extension().is_some_and(|e| e == "gz") {
+        let gz = path.extension().is_some_and(|e| e == "gz");
+        Self::from_csv_bytes(&path.display().to_string(), &bytes, gz, label_first, scale)
+    }
+
+    /// CSV content already in memory; `origin` names it in errors.
+    pub fn from_csv_bytes(
+        origin: &str,
+        bytes: &[u8],
+        gz: bool,
+        label_first: bool,
+        scale: f32,
+    ) -> Result<Self, DataError> {
+        let origin = origin.to_owned();
+        let bytes = bytes.to_vec();
+        let text = if gz {
             let mut s = String::new();
             flate2::read::GzDecoder::new(&bytes[..])
                 .read_to_string(&mut s)
@@ -281,7 +294,12 @@ fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
         path: path.to_owned(),
         source,
     })?;
-    let origin = path.display().to_string();
+    parse_idx(&path.display().to_string(), raw)
+}
+
+/// An IDX file's dimensions and bytes (plain or gzipped); `origin` names it in errors.
+pub fn parse_idx(origin: &str, raw: Vec<u8>) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    let origin = origin.to_owned();
     let invalid = |reason: String| DataError::Invalid {
         origin: origin.clone(),
         reason,

@@ -11,6 +11,8 @@ pub mod cli;
 pub mod data;
 pub mod demo;
 pub mod fingerprint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod isolate;
 pub mod lock;
 pub mod models;

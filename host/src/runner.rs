@@ -363,6 +363,33 @@ pub fn run_project(dir: &Path, opts: &RunOptions) -> Result<RunReport, RunError>
 }
 
 /// Runs an already parsed project with already loaded packs.
+fn resolve_all<'p>(
+    project: &Project,
+    packs: &'p PackSet,
+) -> Result<Vec<Resolved<'p>>, ProjectError> {
+    let mut resolved = Vec::new();
+    for spec in &project.steps {
+        let runnable = resolve_step(project, spec, packs)?;
+        let builtin = match &runnable {
+            Runnable::Builtin(b, _) => Some(*b),
+            _ => None,
+        };
+        let checks = resolve_checks(project, spec, packs, builtin)?;
+        resolved.push(Resolved {
+            spec: spec.clone(),
+            runnable,
+            checks,
+        });
+    }
+    Ok(resolved)
+}
+
+/// Everything `run` checks before it runs a step (step names, step configs, checks) against
+/// the given packs, without running anything.
+pub fn validate(project: &Project, packs: &PackSet) -> Result<(), ProjectError> {
+    resolve_all(project, packs).map(|_| ())
+}
+
 pub fn run_loaded(
     project: &Project,
     packs: &PackSet,
@@ -384,20 +411,7 @@ pub fn run_loaded(
 
     // Resolve everything before running anything: a typo on the last step must not cost a
     // training run first.
-    let mut resolved = Vec::new();
-    for spec in &project.steps {
-        let runnable = resolve_step(project, spec, packs)?;
-        let builtin = match &runnable {
-            Runnable::Builtin(b, _) => Some(*b),
-            _ => None,
-        };
-        let checks = resolve_checks(project, spec, packs, builtin)?;
-        resolved.push(Resolved {
-            spec: spec.clone(),
-            runnable,
-            checks,
-        });
-    }
+    let mut resolved = resolve_all(project, packs)?;
 
     let ids: Vec<&str> = project.steps.iter().map(|s| s.id.as_str()).collect();
     let position = |flag: &str, id: &str| {

@@ -111,3 +111,79 @@ fn bench_refuses_unknown_benchmarks_with_a_suggestion() {
         run.stderr
     );
 }
+
+#[test]
+fn broken_idx_files_are_reported_with_the_file_and_the_problem() {
+    let p = project(
+        "[project]\nname = \"bad\"\n[data]\nidx_images = \"img.idx\"\nidx_labels = \"lab.idx.gz\"\n[[steps]]\nuse = \"data-analysis\"\n",
+        &[],
+    );
+    let labels = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, &[0, 0, 8, 1, 0, 0, 0, 2, 0, 1]).unwrap();
+        e.finish().unwrap()
+    };
+    let cases: [(&str, Vec<u8>, Vec<u8>, &str); 4] = [
+        (
+            "img.idx",
+            b"PNG\x0d\x0a".to_vec(),
+            labels.clone(),
+            "not an IDX file",
+        ),
+        (
+            "img.idx",
+            vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3],
+            labels.clone(),
+            "need 8 bytes of data, the file has 3",
+        ),
+        (
+            "lab.idx.gz",
+            vec![
+                0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8,
+            ],
+            labels[..labels.len() - 5].to_vec(),
+            "truncated or damaged gzip",
+        ),
+        (
+            "img.idx",
+            vec![0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0],
+            labels,
+            "element type 0x0d is not supported",
+        ),
+    ];
+    for (file, images, labels, problem) in cases {
+        std::fs::write(p.path().join("img.idx"), &images).unwrap();
+        std::fs::write(p.path().join("lab.idx.gz"), &labels).unwrap();
+        let run = art(p.path(), &["run"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(file) && run.stderr.contains(problem),
+            "want `{file}` and `{problem}` in:\n{}",
+            run.stderr
+        );
+    }
+    assert!(!p.path().join(".art").exists());
+}
+
+#[test]
+fn empty_and_one_class_csv_files_are_refused_with_the_reason() {
+    let p = project(
+        "[project]\nname = \"bad\"\n[data]\ncsv = \"d.csv\"\n[[steps]]\nuse = \"data-analysis\"\n",
+        &[],
+    );
+    for (text, problem) in [
+        ("", "no rows"),
+        ("1,2,0\n3,4,0\n", "at least two classes"),
+        ("1,2,0\n3,4\n", "line 2: 2 columns, earlier rows have 3"),
+        ("1,2,x\n", "label `x` is not a non-negative integer"),
+    ] {
+        std::fs::write(p.path().join("d.csv"), text).unwrap();
+        let run = art(p.path(), &["run"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("d.csv") && run.stderr.contains(problem),
+            "want `{problem}` in:\n{}",
+            run.stderr
+        );
+    }
+}

@@ -5,6 +5,7 @@ mod config_errors;
 mod crash;
 mod data;
 mod demo;
+mod fuzz_corpus;
 mod loading;
 mod models;
 mod recipe;

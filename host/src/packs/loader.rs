@@ -189,7 +189,12 @@ pub(crate) fn probe(path: &Path) -> Result<(Manifest, libloading::Library), Load
             .to_string_lossy()
             .into_owned()
     };
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| LoadError::BadManifest {
+    Ok((parse_manifest(&text)?, lib))
+}
+
+/// Parses and checks a manifest's JSON (gate 1 without the library).
+pub fn parse_manifest(text: &str) -> Result<Manifest, LoadError> {
+    let manifest: Manifest = serde_json::from_str(text).map_err(|e| LoadError::BadManifest {
         reason: e.to_string(),
     })?;
     if manifest.name.is_empty()
@@ -206,7 +211,7 @@ pub(crate) fn probe(path: &Path) -> Result<(Manifest, libloading::Library), Load
             ),
         });
     }
-    Ok((manifest, lib))
+    Ok(manifest)
 }
 
 /// abi_stable's report is pages of type dumps; users get its verdicts in one line, e.g.
