@@ -163,6 +163,12 @@ pub fn info(project: &Path, name: &str) -> Result<ExitCode> {
                 m.name, c.name, c.revision, c.summary
             );
         }
+        for c in &m.models {
+            println!(
+                "model {}::{} (revision {}): {}  [kind = \"{}::{}\"]",
+                m.name, c.name, c.revision, c.summary, m.name, c.name
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     match set.refusal_of(name) {

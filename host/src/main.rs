@@ -454,6 +454,7 @@ fn plugins_list(dir: &Path, extra: &[PathBuf], json: bool) -> Result<ExitCode> {
                     "api_version": p.manifest.api_version, "path": p.path, "sha256": p.sha256,
                     "steps": p.manifest.steps.iter().map(|s| &s.name).collect::<Vec<_>>(),
                     "checks": p.manifest.checks.iter().map(|s| &s.name).collect::<Vec<_>>(),
+                    "models": p.manifest.models.iter().map(|s| &s.name).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -487,8 +488,13 @@ fn plugins_list(dir: &Path, extra: &[PathBuf], json: bool) -> Result<ExitCode> {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            let models = if p.manifest.models.is_empty() {
+                String::new()
+            } else {
+                format!("; models: {}", names(&p.manifest.models))
+            };
             println!(
-                "{:<16} {:<8} api {:<7} ok  steps: {}; checks: {}  ({})",
+                "{:<16} {:<8} api {:<7} ok  steps: {}; checks: {}{models}  ({})",
                 p.manifest.name,
                 p.manifest.version,
                 p.manifest.api_version,

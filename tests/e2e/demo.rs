@@ -18,26 +18,7 @@ fn the_demo_runs_every_step_and_reaches_the_accuracy_bar() {
         .iter()
         .map(|s| s["step_id"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        ids,
-        [
-            "data-analysis",
-            "near-duplicates",
-            "baseline",
-            "input-independent-baseline",
-            "check-loss-on-init",
-            "init-well",
-            "batch-independence",
-            "grad-health",
-            "overfit-one-batch",
-            "lr-range-test",
-            "overfit",
-            "label-noise",
-            "regularize",
-            "tune",
-            "squeeze",
-        ]
-    );
+    assert_eq!(ids, art_e2e::DEMO_STEPS);
     for s in report["steps"].as_array().unwrap() {
         assert_eq!(s["status"], "passed", "{s}");
     }

@@ -108,7 +108,10 @@ use = "future::warp"
 
 #[test]
 fn files_that_are_not_packs_are_refused_and_the_project_still_runs() {
-    let p = project(&format!("{HEADER}{DATA_ONLY}"), &["art_fixture_not_a_pack"]);
+    let p = project(
+        &format!("{HEADER}{DATA_ONLY}"),
+        &["art_fixture_not_a_pack", "art_fixture_garbage_manifest"],
+    );
     let junk = p.path().join("plugins").join(format!(
         "{}junk{}",
         std::env::consts::DLL_PREFIX,
@@ -117,7 +120,7 @@ fn files_that_are_not_packs_are_refused_and_the_project_still_runs() {
     std::fs::write(&junk, b"definitely not ELF").unwrap();
     let list = art(p.path(), &["plugins", "list", "--json"]);
     let refused = list.json()["refused"].as_array().unwrap().clone();
-    assert_eq!(refused.len(), 2, "{}", list.stdout);
+    assert_eq!(refused.len(), 3, "{}", list.stdout);
     let reason_of = |needle: &str| {
         refused
             .iter()
@@ -132,6 +135,14 @@ fn files_that_are_not_packs_are_refused_and_the_project_still_runs() {
     assert!(
         reason_of("junk").starts_with("not a loadable library"),
         "{refused:?}"
+    );
+    // A manifest that is not JSON: the first gate says what the parser found, and where.
+    let garbage = reason_of("garbage_manifest");
+    assert!(
+        garbage.starts_with("its manifest is unreadable (")
+            && garbage.contains("line 1 column")
+            && garbage.contains("rebuild the pack"),
+        "{garbage}"
     );
 
     let run = art(p.path(), &["run"]);

@@ -133,8 +133,12 @@ checks = ["valid.accuracy >= 0.9"]
         .as_f64()
         .unwrap();
     assert!(acc >= 0.9, "{acc}");
-    let list = art(p.path(), &["plugins", "info", "bn-cnn"]);
-    assert!(list.stdout.contains("bn-cnn"), "{}", list.stdout);
+    let info = art(p.path(), &["plugins", "info", "bn-cnn"]);
+    assert!(
+        info.stdout.contains("model bn-cnn::bn-cnn (revision 1)"),
+        "{}",
+        info.stdout
+    );
 
     // A kind from a pack that is not installed fails its steps with the fix, not a crash.
     let q = project(&toml.replace("bn-cnn::bn-cnn", "nope::net"), &[]);

@@ -56,23 +56,7 @@ fn demo() -> &'static Path {
     })
 }
 
-const STEPS: [&str; 15] = [
-    "data-analysis",
-    "near-duplicates",
-    "baseline",
-    "input-independent-baseline",
-    "check-loss-on-init",
-    "init-well",
-    "batch-independence",
-    "grad-health",
-    "overfit-one-batch",
-    "lr-range-test",
-    "overfit",
-    "label-noise",
-    "regularize",
-    "tune",
-    "squeeze",
-];
+use art_e2e::DEMO_STEPS as STEPS;
 
 /// Where tests leave files for people to look at (screenshots).
 fn artifacts() -> PathBuf {

@@ -12,7 +12,8 @@ pub struct Built {
 }
 
 /// Packages the tests load, built as real cdylibs.
-const PACKAGES: [&str; 10] = [
+const PACKAGES: [&str; 11] = [
+    "art-fixture-garbage-manifest",
     "art-host",
     "art-pack-bn-cnn",
     "art-pack-lr-tools",
@@ -23,6 +24,25 @@ const PACKAGES: [&str; 10] = [
     "art-fixture-not-a-pack",
     "art-fixture-skewed",
     "art-fixture-newer-minor",
+];
+
+/// The steps of the demo project (`art-host run --demo`), in order.
+pub const DEMO_STEPS: [&str; 15] = [
+    "data-analysis",
+    "near-duplicates",
+    "baseline",
+    "input-independent-baseline",
+    "check-loss-on-init",
+    "init-well",
+    "batch-independence",
+    "grad-health",
+    "overfit-one-batch",
+    "lr-range-test",
+    "overfit",
+    "label-noise",
+    "regularize",
+    "tune",
+    "squeeze",
 ];
 
 /// Builds the host and every pack once per test process.
