@@ -70,7 +70,8 @@ impl TrainSpec {
 pub struct FitReport {
     /// Mean training loss of each epoch (measured during the epoch, with dropout on).
     pub epoch_loss: Vec<f64>,
-    /// Training accuracy of each epoch (running, on the batches as trained, like the loss).
+    /// Training accuracy of each epoch (running, on the batches as trained, like the loss);
+    /// empty unless [`Session::track_train_accuracy`] is on.
     pub epoch_accuracy: Vec<f64>,
     /// Validation loss after each epoch.
     pub epoch_valid_loss: Vec<f64>,
@@ -92,6 +93,7 @@ pub struct Session {
     classes: usize,
     engine: Box<dyn Trainable>,
     checkpoints: Vec<Snapshot>,
+    track_accuracy: bool,
 }
 
 impl Session {
@@ -113,7 +115,14 @@ impl Session {
             classes,
             engine,
             checkpoints: Vec::new(),
+            track_accuracy: false,
         })
+    }
+
+    /// Record the running train accuracy of each epoch in [`FitReport::epoch_accuracy`]
+    /// (an argmax per batch: worth it for the curves overfit shows, not for sweeps).
+    pub fn track_train_accuracy(&mut self, on: bool) {
+        self.track_accuracy = on;
     }
 
     /// The configuration this session was built from.
@@ -175,7 +184,8 @@ impl Session {
         labels: &[u32],
         lr: f64,
     ) -> Result<(f64, usize), String> {
-        self.engine.step(features, labels, lr)
+        let count = self.track_accuracy;
+        self.engine.step(features, labels, lr, count)
     }
 
     /// The backprop dependency check: for each probed row `i`, the gradient of row `i`'s loss
@@ -311,9 +321,11 @@ impl Session {
             let mean = sum / batches.max(1) as f64;
             crate::progress::epoch(epoch + 1, spec.epochs, mean);
             report.epoch_loss.push(mean);
-            report
-                .epoch_accuracy
-                .push(right as f64 / train.len().max(1) as f64);
+            if self.track_accuracy {
+                report
+                    .epoch_accuracy
+                    .push(right as f64 / train.len().max(1) as f64);
+            }
             report.best_epoch = epoch + 1;
             if let Some(v) = valid {
                 let (vl, va) = self.evaluate(v)?;

@@ -20,8 +20,14 @@ pub trait Trainable: Send {
     /// Fresh weights from `seed`, and a fresh optimiser.
     fn reinit(&mut self, seed: u64) -> Result<(), String>;
     /// One optimiser step on a checked batch at `lr` (0: loss only): (loss, rows right).
-    fn step(&mut self, features: Vec<f32>, labels: &[u32], lr: f64)
-        -> Result<(f64, usize), String>;
+    /// Rows right are counted only when `count_correct` (it costs an argmax per batch).
+    fn step(
+        &mut self,
+        features: Vec<f32>,
+        labels: &[u32],
+        lr: f64,
+        count_correct: bool,
+    ) -> Result<(f64, usize), String>;
     /// Uses L2 weight decay `wd` from now on (resets the optimiser if it changes).
     fn set_weight_decay(&mut self, wd: f64) -> Result<(), String>;
     /// Logits of `rows` rows, evaluation mode.

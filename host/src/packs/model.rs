@@ -71,6 +71,7 @@ impl Trainable for PackEngine {
         features: Vec<f32>,
         labels: &[u32],
         lr: f64,
+        _count_correct: bool,
     ) -> Result<(f64, usize), String> {
         let rows = labels.len();
         let b = batch(features, labels.to_vec(), rows, self.shape.inputs);

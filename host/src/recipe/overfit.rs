@@ -39,6 +39,7 @@ impl RecipeStep for Overfit {
         let seed = cx.seed;
         let started = Instant::now();
         let session = cx.session()?;
+        session.track_train_accuracy(true);
         let params = session.num_params();
         let report = session.fit(
             &splits.train,
@@ -55,7 +56,9 @@ impl RecipeStep for Overfit {
         let epochs = report.epoch_loss.len();
         let xs: Vec<f64> = (1..=epochs).map(|e| e as f64).collect();
         cx.series("train_loss", xs.clone(), report.epoch_loss);
-        cx.series("train_accuracy", xs.clone(), report.epoch_accuracy);
+        if !report.epoch_accuracy.is_empty() {
+            cx.series("train_accuracy", xs.clone(), report.epoch_accuracy);
+        }
         if !report.epoch_valid_loss.is_empty() {
             cx.series("valid_loss", xs.clone(), report.epoch_valid_loss);
         }
