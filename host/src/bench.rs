@@ -300,7 +300,7 @@ fn pack_load(out: &mut Vec<Figure>) -> Result<(), String> {
         if set.loaded.len() == 1 {
             out.push(fig(
                 "pack_load",
-                &format!(
+                format!(
                     "1 model pack with burn inside ({}, {mb:.1} MB)",
                     name.to_string_lossy()
                 ),

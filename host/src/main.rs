@@ -122,9 +122,7 @@ fn dispatch(cmd: Command, quiet: bool) -> Result<ExitCode> {
             let dir = dir_or_cwd(dir);
             art_host::project::Project::load(&dir)?;
             let store = art_host::store::Store::new(&dir);
-            let (bytes, from) = runner::checkpoint_of(&store, &step)
-                .map_err(anyhow::Error::msg)?
-                .context("no checkpoint")?;
+            let (bytes, from) = runner::checkpoint_of(&store, &step).map_err(anyhow::Error::msg)?;
             std::fs::write(&out, &bytes)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!(

@@ -362,7 +362,6 @@ pub fn run_project(dir: &Path, opts: &RunOptions) -> Result<RunReport, RunError>
     run_loaded(&project, &packs, opts)
 }
 
-/// Runs an already parsed project with already loaded packs.
 fn resolve_all<'p>(
     project: &Project,
     packs: &'p PackSet,
@@ -390,6 +389,7 @@ pub fn validate(project: &Project, packs: &PackSet) -> Result<(), ProjectError> 
     resolve_all(project, packs).map(|_| ())
 }
 
+/// Runs an already parsed project with already loaded packs.
 pub fn run_loaded(
     project: &Project,
     packs: &PackSet,
@@ -626,72 +626,70 @@ pub fn run_loaded(
             .as_deref()
             .map(|from| checkpoint_of(&store, from.trim_start_matches('@')))
             .transpose();
-        let outcome: Result<(String, serde_json::Value), String> = match (init, &mut r.runnable) {
-            (Err(e), _) => Err(format!("init_from: {e}")),
-            (Ok(init), runnable) => {
-                cx.init_weights = init.flatten();
-                match runnable {
-                    Runnable::Builtin(_, step) => {
-                        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            step.run(&mut cx)
-                        }));
-                        match res {
-                            Ok(r) => r.map(|s| (s, std::mem::take(&mut cx.extra))),
-                            Err(p) => Err(format!(
-                                "step panicked: {}",
-                                art_plugin_api::export::panic_message(p.as_ref())
-                            )),
-                        }
-                    }
-                    Runnable::Pack(pack, _, _)
-                        if opts.isolate
-                            || spec.isolate
-                            || project
-                                .packs
-                                .get(&pack.manifest.name)
-                                .is_some_and(|s| s.isolate) =>
-                    {
-                        let settings = project
-                            .packs
-                            .get(&pack.manifest.name)
-                            .cloned()
-                            .unwrap_or_default();
-                        let exe = match &opts.host_exe {
-                            Some(e) => Ok(e.clone()),
-                            None => std::env::current_exe(),
-                        };
-                        match exe {
-                            Ok(exe) => {
-                                let r = crate::isolate::Isolation {
-                                    exe: &exe,
-                                    project_dir: &project.dir,
-                                    plugin_dirs: &opts.plugin_dirs,
-                                    index: spec.index,
-                                    artifact_dir: &cx.artifact_dir,
-                                    timeout: spec
-                                        .timeout
-                                        .or(settings.timeout)
-                                        .map(std::time::Duration::from_secs_f64),
-                                    memory_limit_mb: spec
-                                        .memory_limit_mb
-                                        .or(settings.memory_limit_mb),
-                                }
-                                .run(&results);
-                                cx.metrics = r.metrics;
-                                cx.series = r.series;
-                                r.outcome.map_err(|e| {
-                                    format!("pack `{}` (isolated): {e}", pack.manifest.name)
-                                })
-                            }
-                            Err(e) => Err(format!(
-                                "cannot isolate: the art-host binary is not found: {e}"
-                            )),
-                        }
-                    }
-                    Runnable::Pack(pack, step, _) => run_pack_step(pack, step, &mut cx, &stop),
-                    Runnable::Unavailable(reason) => Err(reason.clone()),
+        let init_error = match init {
+            Ok(weights) => {
+                cx.init_weights = weights;
+                None
+            }
+            Err(e) => Some(format!("init_from: {e}")),
+        };
+        let outcome: Result<(String, serde_json::Value), String> = match &mut r.runnable {
+            _ if init_error.is_some() => Err(init_error.clone().unwrap_or_default()),
+            Runnable::Builtin(_, step) => {
+                let res =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step.run(&mut cx)));
+                match res {
+                    Ok(r) => r.map(|s| (s, std::mem::take(&mut cx.extra))),
+                    Err(p) => Err(format!(
+                        "step panicked: {}",
+                        art_plugin_api::export::panic_message(p.as_ref())
+                    )),
                 }
             }
+            Runnable::Pack(pack, _, _)
+                if opts.isolate
+                    || spec.isolate
+                    || project
+                        .packs
+                        .get(&pack.manifest.name)
+                        .is_some_and(|s| s.isolate) =>
+            {
+                let settings = project
+                    .packs
+                    .get(&pack.manifest.name)
+                    .cloned()
+                    .unwrap_or_default();
+                let exe = match &opts.host_exe {
+                    Some(e) => Ok(e.clone()),
+                    None => std::env::current_exe(),
+                };
+                match exe {
+                    Ok(exe) => {
+                        let r = crate::isolate::Isolation {
+                            exe: &exe,
+                            project_dir: &project.dir,
+                            plugin_dirs: &opts.plugin_dirs,
+                            index: spec.index,
+                            artifact_dir: &cx.artifact_dir,
+                            timeout: spec
+                                .timeout
+                                .or(settings.timeout)
+                                .map(std::time::Duration::from_secs_f64),
+                            memory_limit_mb: spec.memory_limit_mb.or(settings.memory_limit_mb),
+                        }
+                        .run(&results);
+                        cx.metrics = r.metrics;
+                        cx.series = r.series;
+                        r.outcome
+                            .map_err(|e| format!("pack `{}` (isolated): {e}", pack.manifest.name))
+                    }
+                    Err(e) => Err(format!(
+                        "cannot isolate: the art-host binary is not found: {e}"
+                    )),
+                }
+            }
+            Runnable::Pack(pack, step, _) => run_pack_step(pack, step, &mut cx, &stop),
+            Runnable::Unavailable(reason) => Err(reason.clone()),
         };
         // The step's model at its end is its checkpoint: later steps start from it with
         // `init_from`, and `art-host export model` copies it out.
@@ -995,7 +993,7 @@ fn save_checkpoint(
 
 /// The weights the latest passed run of `step` saved, checked against their recorded sha256,
 /// with a description of where they came from.
-pub fn checkpoint_of(store: &Store, step: &str) -> Result<Option<(Vec<u8>, String)>, String> {
+pub fn checkpoint_of(store: &Store, step: &str) -> Result<(Vec<u8>, String), String> {
     use sha2::Digest;
     let (history, _) = store.step_history(step);
     let rec = history
@@ -1018,5 +1016,5 @@ pub fn checkpoint_of(store: &Store, step: &str) -> Result<Option<(Vec<u8>, Strin
             cp.sha256
         ));
     }
-    Ok(Some((bytes, format!("@{step} (run {})", rec.run_id))))
+    Ok((bytes, format!("@{step} (run {})", rec.run_id)))
 }
