@@ -152,20 +152,10 @@ impl Trainable for PackEngine {
         labels: &[u32],
         probes: &[usize],
     ) -> Result<(f64, f64), String> {
-        let args = serde_json::json!({
-            "features": features, "labels": labels, "probes": probes,
-        })
-        .to_string();
-        let out = res(
-            &self.kind,
+        let v = self.call(
             "cross_sample_gradients",
-            self.model.call(
-                RStr::from_str("cross_sample_gradients"),
-                RStr::from_str(&args),
-            ),
+            serde_json::json!({ "features": features, "labels": labels, "probes": probes }),
         )?;
-        let v: serde_json::Value = serde_json::from_str(out.as_str())
-            .map_err(|e| format!("model `{}`: invalid JSON: {e}", self.kind))?;
         match (v["own"].as_f64(), v["cross"].as_f64()) {
             (Some(own), Some(cross)) => Ok((own, cross)),
             _ => Err(format!(
@@ -180,15 +170,10 @@ impl Trainable for PackEngine {
         features: &[f32],
         labels: &[u32],
     ) -> Result<serde_json::Value, String> {
-        let args = serde_json::json!({ "features": features, "labels": labels }).to_string();
-        let out = res(
-            &self.kind,
+        self.call(
             "gradient_stats",
-            self.model
-                .call(RStr::from_str("gradient_stats"), RStr::from_str(&args)),
-        )?;
-        serde_json::from_str(out.as_str())
-            .map_err(|e| format!("model `{}`: invalid JSON: {e}", self.kind))
+            serde_json::json!({ "features": features, "labels": labels }),
+        )
     }
 }
 
