@@ -996,14 +996,14 @@ fn save_checkpoint(
 pub fn checkpoint_of(store: &Store, step: &str) -> Result<(Vec<u8>, String), String> {
     use sha2::Digest;
     let (history, _) = store.step_history(step);
-    let rec = history
+    let (rec, cp) = history
         .iter()
         .rev()
-        .find(|r| r.status.is_ok() && r.checkpoint.is_some())
+        .filter(|r| r.status.is_ok())
+        .find_map(|r| r.checkpoint.as_ref().map(|c| (r, c)))
         .ok_or_else(|| {
             format!("step `{step}` has no passed run with a saved model; run it first (art-host run --only {step})")
         })?;
-    let cp = rec.checkpoint.as_ref().expect("filtered above");
     let path = store.root().join(&cp.file);
     let bytes = std::fs::read(&path)
         .map_err(|e| format!("cannot read the checkpoint {}: {e}", path.display()))?;

@@ -88,7 +88,6 @@ pub struct FitReport {
 /// A model being trained: the training loop, batching, augmentation, early stopping and
 /// metrics, over any [`Trainable`] (built-in network, a burn user's model, a pack's model).
 pub struct Session {
-    net: NetConfig,
     inputs: usize,
     classes: usize,
     engine: Box<dyn Trainable>,
@@ -110,7 +109,6 @@ impl Session {
             }
         };
         Ok(Self {
-            net: net.clone(),
             inputs,
             classes,
             engine,
@@ -123,11 +121,6 @@ impl Session {
     /// (an argmax per batch: worth it for the curves overfit shows, not for sweeps).
     pub fn track_train_accuracy(&mut self, on: bool) {
         self.track_accuracy = on;
-    }
-
-    /// The configuration this session was built from.
-    pub fn config(&self) -> &NetConfig {
-        &self.net
     }
 
     /// Re-initialises the weights and the optimiser.

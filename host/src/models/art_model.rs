@@ -3,7 +3,6 @@
 //! [`register`] it under a name; `kind = "NAME"` in `art.toml` then trains it in every recipe
 //! step. The built-in networks go through the same code ([`BurnEngine`]).
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use burn::module::Module;
@@ -115,7 +114,6 @@ pub struct BurnEngine<M: ArtModel> {
     optim: ModuleOptimizer,
     weight_decay: f64,
     masks: rand::rngs::SmallRng,
-    _m: PhantomData<M>,
 }
 
 fn optimizer(weight_decay: f64) -> ModuleOptimizer {
@@ -150,7 +148,6 @@ impl<M: ArtModel> BurnEngine<M> {
             optim: optimizer(0.0),
             weight_decay: 0.0,
             masks: mask_rng(seed),
-            _m: PhantomData,
         })
     }
 

@@ -146,22 +146,19 @@ pub fn build(
 
 /// Why `kind` cannot be built, and what to do.
 pub fn missing(kind: &str) -> String {
-    {
-        let known = registered();
-        if kind.contains("::") {
-            format!(
-                "model kind `{kind}` comes from pack `{}`, which is not loaded: install it into plugins/ (art-host plugins list shows what loaded and why not)",
-                kind.split("::").next().unwrap_or_default()
-            )
-        } else {
-            format!(
-                "unknown model kind `{kind}`: built-in kinds are mlp, cnn, linear, majority, prototype{}; a library user registers theirs with art_host::models::register",
-                if known.is_empty() {
-                    String::new()
-                } else {
-                    format!("; registered: {}", known.join(", "))
-                }
-            )
-        }
+    if let Some((pack, _)) = kind.split_once("::") {
+        return format!(
+            "model kind `{kind}` comes from pack `{pack}`, which is not loaded: install it into plugins/ (art-host plugins list shows what loaded and why not)"
+        );
     }
+    let known = registered();
+    format!(
+        "unknown model kind `{kind}`: built-in kinds are {}{}; a library user registers theirs with art_host::models::register",
+        super::BUILTIN_KINDS.join(", "),
+        if known.is_empty() {
+            String::new()
+        } else {
+            format!("; registered: {}", known.join(", "))
+        }
+    )
 }

@@ -38,15 +38,10 @@ impl StepBuilder {
 
     /// Any step key (`epochs`, `lr`, `space`, `init_from`, ...) from a JSON value.
     pub fn set(mut self, key: &str, value: serde_json::Value) -> Self {
-        match json_to_toml(&value) {
-            Ok(v) => {
-                self.table.insert(key.into(), v);
-            }
-            // Kept as text so that parsing the project reports it against the key.
-            Err(e) => {
-                self.table.insert(key.into(), toml::Value::String(e));
-            }
-        }
+        // A value TOML cannot hold is kept as its error text, so that parsing the project
+        // reports it against the key instead of dropping it silently.
+        let v = json_to_toml(&value).unwrap_or_else(toml::Value::String);
+        self.table.insert(key.into(), v);
         self
     }
 
@@ -84,9 +79,8 @@ impl ProjectBuilder {
 
     /// Any `[data]` key (`builtin`, `csv`, `valid_ratio`, `normalize`, ...).
     pub fn data(mut self, key: &str, value: serde_json::Value) -> Self {
-        if let Ok(v) = json_to_toml(&value) {
-            self.section("data").insert(key.into(), v);
-        }
+        let v = json_to_toml(&value).unwrap_or_else(toml::Value::String);
+        self.section("data").insert(key.into(), v);
         self
     }
 

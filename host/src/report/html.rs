@@ -80,6 +80,17 @@ pub fn run_settings(r: &StepRecord) -> BTreeMap<String, String> {
     m
 }
 
+/// A run's settings, metrics (`metrics.NAME`) and status as flat keys: what the run diff
+/// compares, on the page and in its script.
+fn run_flat(r: &StepRecord) -> BTreeMap<String, String> {
+    let mut m = run_settings(r);
+    for (k, v) in &r.metrics {
+        m.insert(format!("metrics.{k}"), fmt_num(*v));
+    }
+    m.insert("status".into(), r.status.as_str().into());
+    m
+}
+
 /// Keys whose values differ between two flat maps: (key, before, after).
 pub fn diff(
     a: &BTreeMap<String, String>,
@@ -517,15 +528,7 @@ fn diff_picker(h: &mut String, s: &StepRuns) {
         );
     }
     h.push_str("</select></label><table class=\"difftable\"><thead><tr><th>key</th><th>base</th><th>other</th></tr></thead><tbody>");
-    let flat = |r: &StepRecord| {
-        let mut m = run_settings(r);
-        for (k, v) in &r.metrics {
-            m.insert(format!("metrics.{k}"), fmt_num(*v));
-        }
-        m.insert("status".into(), r.status.as_str().into());
-        m
-    };
-    let d = diff(&flat(&s.runs[n - 2]), &flat(&s.runs[n - 1]));
+    let d = diff(&run_flat(&s.runs[n - 2]), &run_flat(&s.runs[n - 1]));
     if d.is_empty() {
         h.push_str("<tr><td colspan=\"3\">identical</td></tr>");
     }
@@ -585,14 +588,7 @@ fn runs_json(h: &mut String, data: &ProjectData) {
         let runs: Vec<serde_json::Value> = s
             .runs
             .iter()
-            .map(|r| {
-                let mut m = run_settings(r);
-                for (k, v) in &r.metrics {
-                    m.insert(format!("metrics.{k}"), fmt_num(*v));
-                }
-                m.insert("status".into(), r.status.as_str().into());
-                serde_json::json!(m)
-            })
+            .map(|r| serde_json::json!(run_flat(r)))
             .collect();
         all.insert(s.id.clone(), serde_json::Value::Array(runs));
     }

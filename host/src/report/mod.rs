@@ -182,14 +182,12 @@ pub fn write_report(dir: &Path, out: &Path) -> Result<usize, ReportError> {
     let data = collect(dir)?;
     let page = html::render(&data, &html::Options::default());
     let write = |p: &Path| -> std::io::Result<()> {
-        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut tmp = tempfile::NamedTempFile::new_in(
-            p.parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new(".")),
-        )?;
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
         std::io::Write::write_all(&mut tmp, page.as_bytes())?;
         // A temp file is private (0600); a report is meant to be opened and shared.
         #[cfg(unix)]
